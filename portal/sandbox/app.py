@@ -53,7 +53,9 @@ class SandboxApp:
             message = await receive()
             body += message.get("body", b"")
             if len(body) > MAX_BODY:
-                await _send(send, _error_response(InvalidRequest("Request body too large.", status=413)))
+                await _send(
+                    send, _error_response(InvalidRequest("Request body too large.", status=413))
+                )
                 return
             if not message.get("more_body"):
                 break
@@ -147,7 +149,11 @@ class SandboxApp:
                 if account is not None and method == "POST" and idempotency_key:
                     if response.status < 500:
                         account.idempotency[idempotency_key] = IdempotentResult(
-                            method, path, _fingerprint(params), response.status, response.body,
+                            method,
+                            path,
+                            _fingerprint(params),
+                            response.status,
+                            response.body,
                             time.time(),
                         )
                 if method in {"POST", "DELETE"} and response.status < 400:
@@ -219,7 +225,8 @@ def _authenticate(headers: dict[str, str]) -> tuple[str, str]:
     if not key:
         raise AuthenticationError(
             "You did not provide an API key. You need to provide your API key in the "
-            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+            "Authorization header, using Bearer auth "
+            "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
         )
     found = _KEY.match(key)
     if not found:
@@ -229,7 +236,9 @@ def _authenticate(headers: dict[str, str]) -> tuple[str, str]:
     return kind, found.group(2)
 
 
-def _params(scope: dict[str, Any], body: bytes, headers: dict[str, str], path: str) -> dict[str, Any]:
+def _params(
+    scope: dict[str, Any], body: bytes, headers: dict[str, str], path: str
+) -> dict[str, Any]:
     try:
         params = decode(scope.get("query_string", b""))
         if body:

@@ -100,6 +100,11 @@ class WebhookSender:
 
 def pending_summary(state: SandboxState) -> list[dict[str, Any]]:
     return [
-        {"account": d.account, "endpoint": d.endpoint_id, "event": d.event_id, "attempts": d.attempts}
+        {
+            "account": d.account,
+            "endpoint": d.endpoint_id,
+            "event": d.event_id,
+            "attempts": d.attempts,
+        }
         for d in state.deliveries
     ]

@@ -49,9 +49,7 @@ class NotFound(InvalidRequest):
     status = 404
 
     def __init__(self, kind: str, object_id: str, param: str = "id") -> None:
-        super().__init__(
-            f"No such {kind}: '{object_id}'", code="resource_missing", param=param
-        )
+        super().__init__(f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
 
 
 class AuthenticationError(StripeError):
@@ -85,7 +83,9 @@ class APIError(StripeError):
 
 
 def missing(param: str) -> InvalidRequest:
-    return InvalidRequest(f"Missing required param: {param}.", code="parameter_missing", param=param)
+    return InvalidRequest(
+        f"Missing required param: {param}.", code="parameter_missing", param=param
+    )
 
 
 def invalid(param: str, message: str | None = None) -> InvalidRequest:

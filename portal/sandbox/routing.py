@@ -80,7 +80,7 @@ def route(method: str, path: str, auth: str = "secret") -> Callable[[Handler], H
     return register
 
 
-def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None | str:
+def match(method: str, path: str) -> tuple[Route, dict[str, str]] | str | None:
     """The route and its path params; ``"method"`` when only the method is wrong."""
     path_matched = False
     for candidate in ROUTES:

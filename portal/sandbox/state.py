@@ -215,8 +215,9 @@ class SandboxState:
             if endpoint["status"] == "enabled"
             and ("*" in endpoint["enabled_events"] or event_type in endpoint["enabled_events"])
         ]
-        event = {
-            "id": account.new_id("evt"),
+        event_id = account.new_id("evt")
+        event: dict[str, Any] = {
+            "id": event_id,
             "object": "event",
             "api_version": API_VERSION,
             "created": account.now(),
@@ -228,7 +229,7 @@ class SandboxState:
         }
         account.add(event)
         for endpoint in reversed(endpoints):
-            self.deliveries.append(WebhookDelivery(account.name, endpoint["id"], event["id"]))
+            self.deliveries.append(WebhookDelivery(account.name, endpoint["id"], event_id))
         if endpoints:
             self.wake_delivery()
         return event

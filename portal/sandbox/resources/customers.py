@@ -19,7 +19,9 @@ def _address(value: dict[str, Any] | None, param: str) -> dict[str, Any] | None:
         return None
     unknown = set(value) - set(_ADDRESS_KEYS)
     if unknown:
-        raise InvalidRequest(f"Received unknown parameter: {param}[{sorted(unknown)[0]}]", param=param)
+        raise InvalidRequest(
+            f"Received unknown parameter: {param}[{sorted(unknown)[0]}]", param=param
+        )
     return {key: value.get(key) or None for key in _ADDRESS_KEYS}
 
 

@@ -31,7 +31,9 @@ def test_lists_are_newest_first_and_paginate(stripe_client: stripe.StripeClient)
     first = stripe_client.v1.customers.list(params={"limit": 2})
     assert [c.id for c in first.data] == ids[::-1][:2]
     assert first.has_more is True
-    rest = stripe_client.v1.customers.list(params={"limit": 10, "starting_after": first.data[-1].id})
+    rest = stripe_client.v1.customers.list(
+        params={"limit": 10, "starting_after": first.data[-1].id}
+    )
     assert [c.id for c in rest.data] == ids[::-1][2:]
     assert rest.has_more is False
     every = [c.id for c in stripe_client.v1.customers.list(params={"limit": 2}).auto_paging_iter()]
