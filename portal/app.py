@@ -1,0 +1,189 @@
+"""The portal's Litestar application factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from . import health, metrics
+from .crypto import Vault
+from .db import Database
+from .errors import BillportError, error_body
+from .logs import request_id_var, tenant_id_var
+from .settings import Settings, load_settings
+from .stripe_gateway import StripeGateway
+
+log = logging.getLogger("billport.http")
+
+MAX_BODY_BYTES = 1_048_576
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def _billport_error(request: Request[Any, Any, Any], exc: BillportError) -> Response[Any]:
+    if exc.status_code >= 500:
+        log.warning("upstream failure: %s", exc.message, extra={"code": exc.code})
+        metrics.STRIPE_ERRORS.labels(exc.code).inc()
+    return Response(exc.body(), status_code=exc.status_code)
+
+
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    details = exc.extra if isinstance(exc.extra, list) else []
+    problems = []
+    param = None
+    for item in details:
+        if isinstance(item, dict):
+            key = item.get("key")
+            param = param or key
+            problems.append(f"{key}: {item.get('message')}" if key else str(item.get("message")))
+    # A body that is not JSON at all is a malformed request, not an invalid one.
+    malformed = any("JSON" in p and "malformed" in p.lower() for p in problems)
+    message = "; ".join(problems) or exc.detail or "The request is not valid."
+    status = 400 if malformed or not details else 422
+    extra = {"param": param} if param else {}
+    return Response(error_body(_STATUS_CODES[status], message, **extra), status_code=status)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        return _internal_error(request, exc)
+    code = _STATUS_CODES.get(status, "error")
+    message = exc.detail or code.replace("_", " ")
+    if status == 404:
+        message = f"No route {request.method} {request.url.path}"
+    return Response(error_body(code, message), status_code=status, headers=exc.headers)
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled error", exc_info=exc)
+    request_id = request_id_var.get() or "-"
+    return Response(
+        error_body(
+            "internal_error",
+            f"Something went wrong on our side; it was logged with request id {request_id}.",
+        ),
+        status_code=500,
+    )
+
+
+def observability_middleware(app: ASGIApp) -> ASGIApp:
+    """Request id, access log and metrics for every HTTP request."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 64 else "req_" + secrets.token_hex(8)
+        request_id_var.set(request_id)
+        tenant_id_var.set(None)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        method = str(scope.get("method", ""))
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            metrics.REQUESTS.labels(route, method, f"{status // 100}xx").inc()
+            metrics.LATENCY.labels(route, method).observe(elapsed)
+            if route not in {"/healthz", "/readyz", "/metrics"}:
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+
+    return middleware
+
+
+def _route_template(scope: Scope) -> str:
+    handler = scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    if paths:
+        return sorted(paths)[0]
+    return "unmatched"
+
+
+async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
+    async for session in state.database.session():
+        yield session
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The portal: health, the tenant API and the routers of ``tenants`` and ``widgets``."""
+    settings = settings or load_settings()
+    from tenants.routes import ROUTERS as TENANT_ROUTERS
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        database = Database(settings.database_url)
+        gateway = StripeGateway(settings)
+        app.state.database = database
+        app.state.gateway = gateway
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+            await database.dispose()
+
+    return Litestar(
+        route_handlers=[*health.ROUTES, *TENANT_ROUTERS],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "vault": Vault(settings.encryption_keys)}),
+        dependencies={"db_session": Provide(provide_db_session)},
+        exception_handlers={
+            BillportError: _billport_error,
+            ValidationException: _validation_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        middleware=[observability_middleware],
+        openapi_config=OpenAPIConfig(
+            title="Billport tenant API", version="1.0.0", path="/api/schema"
+        ),
+        request_max_body_size=MAX_BODY_BYTES,
+        # Logging is configured once per process by the command that starts it.
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,26 @@
+"""Prometheus metrics of the portal process."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+REQUESTS = Counter(
+    "billport_http_requests_total",
+    "HTTP requests answered, by route template, method and status class.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "billport_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+STRIPE_ERRORS = Counter(
+    "billport_stripe_errors_total",
+    "Stripe calls that failed, by Billport error code.",
+    ["code"],
+)
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

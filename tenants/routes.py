@@ -1,0 +1,56 @@
+"""Tenant API routes (CONTRACT "Tenant API"); the logic lives in the service."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
+
+from .dependencies import (
+    operator_guard,
+    provide_current_tenant,
+    provide_tenant_service,
+    tenant_guard,
+)
+from .models import Tenant
+from .schemas import TenantCreate, TenantCreated, TenantUpdate, TenantView
+from .service import TenantService, view
+
+
+class TenantController(Controller):
+    path = "/api/v1/tenant"
+    tags = ["tenant"]
+    guards = [tenant_guard]
+    dependencies = {
+        "tenant_service": Provide(provide_tenant_service),
+        "tenant": Provide(provide_current_tenant),
+    }
+
+    @get(summary="The authenticated tenant's settings (no secrets)")
+    async def read_tenant(self, tenant: NamedDependency[Tenant]) -> TenantView:
+        return view(tenant)
+
+    @patch(summary="Change the tenant's settings")
+    async def update_tenant(
+        self,
+        tenant: NamedDependency[Tenant],
+        tenant_service: NamedDependency[TenantService],
+        data: JSONBody[TenantUpdate],
+    ) -> TenantView:
+        return view(await tenant_service.update(tenant, data))
+
+
+class OperatorController(Controller):
+    path = "/api/v1/tenants"
+    tags = ["operator"]
+    guards = [operator_guard]
+    dependencies = {"tenant_service": Provide(provide_tenant_service)}
+
+    @post(summary="Register a tenant (operator token only)", status_code=201)
+    async def create_tenant(
+        self, tenant_service: NamedDependency[TenantService], data: JSONBody[TenantCreate]
+    ) -> TenantCreated:
+        return await tenant_service.create(data)
+
+
+ROUTERS = [TenantController, OperatorController]

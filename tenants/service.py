@@ -1,0 +1,241 @@
+"""Registering tenants, finding them by key, and changing their settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+import stripe
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.crypto import Vault, hash_key, new_key, new_webhook_secret
+from portal.errors import Unauthorized, ValidationFailed
+from portal.stripe_gateway import (
+    StripeGateway,
+    check_api_base,
+    key_livemode,
+    map_stripe_error,
+)
+
+from .models import Tenant
+from .schemas import TenantCreate, TenantCreated, TenantUpdate, TenantView
+
+PUBLISHABLE_PREFIX = "bp_pub_"
+SECRET_PREFIX = "bp_sk_"  # noqa: S105 (a prefix, not a secret)
+TOKEN_SECRET_PREFIX = "bpts_"  # noqa: S105
+MAX_WIDGET_OPTIONS_BYTES = 16_384
+
+
+def normalize_origin(origin: str) -> str:
+    """``https://App.example.com/`` → ``https://app.example.com``; anything else is refused."""
+    parts = urlsplit(origin.strip())
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or parts.path not in {"", "/"}
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        raise ValidationFailed(
+            f"{origin!r} is not an origin: use scheme://host[:port], e.g. https://app.example.com",
+            code="invalid_origin",
+            param="allowed_origins",
+        )
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"{origin!r} has an invalid port", code="invalid_origin", param="allowed_origins"
+        ) from exc
+    netloc = parts.hostname.lower() + (f":{port}" if port else "")
+    return f"{parts.scheme}://{netloc}"
+
+
+def normalize_origins(origins: Sequence[str]) -> list[str]:
+    unique: dict[str, None] = {}
+    for origin in origins:
+        unique[normalize_origin(origin)] = None
+    return list(unique)
+
+
+def check_callback_url(url: str | None) -> str | None:
+    if url is None or url.strip() == "":
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.fragment:
+        raise ValidationFailed(
+            "The callback URL must be an http(s) URL such as https://app.example.com/billing/hook",
+            code="invalid_callback_url",
+            param="callback_url",
+        )
+    return url.strip()
+
+
+def _check_publishable_key(key: str | None, livemode: bool) -> str | None:
+    if not key:
+        return None
+    expected = "pk_live_" if livemode else "pk_test_"
+    if not key.startswith(("pk_test_", "pk_live_")):
+        raise ValidationFailed(
+            "A Stripe publishable key starts with pk_test_ or pk_live_.",
+            code="stripe_publishable_key_invalid",
+            param="stripe_publishable_key",
+        )
+    if not key.startswith(expected):
+        raise ValidationFailed(
+            "The Stripe publishable key and secret key must both be test keys or both live keys.",
+            code="stripe_keys_mismatch",
+            param="stripe_publishable_key",
+        )
+    return key
+
+
+def _check_widget_options(options: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(options)) > MAX_WIDGET_OPTIONS_BYTES:
+        raise ValidationFailed(
+            f"widget_options must be at most {MAX_WIDGET_OPTIONS_BYTES} bytes of JSON",
+            param="widget_options",
+        )
+    return options
+
+
+def _hint(secret: str, keep: int = 4) -> str:
+    return secret[: secret.find("_", 3) + 1] + "…" + secret[-keep:]
+
+
+class TenantService:
+    def __init__(self, session: AsyncSession, vault: Vault, gateway: StripeGateway) -> None:
+        self.session = session
+        self.vault = vault
+        self.gateway = gateway
+
+    async def verify_stripe_key(self, secret_key: str, api_base: str | None) -> None:
+        """One cheap Stripe call proving the key works (and can read customers)."""
+        client = self.gateway.client(secret_key, api_base)
+        try:
+            await client.v1.customers.list_async(params={"limit": 1})
+        except stripe.AuthenticationError as exc:
+            raise ValidationFailed(
+                "Stripe rejected this secret key: " + (exc.user_message or "invalid API key"),
+                code="stripe_key_rejected",
+                param="stripe_secret_key",
+            ) from exc
+        except stripe.PermissionError as exc:
+            raise ValidationFailed(
+                "This restricted key cannot read customers; Billport needs write access to "
+                "Customers, Subscriptions, Invoices, PaymentMethods, SetupIntents, "
+                "PaymentIntents and Webhook Endpoints, and read access to Products and Prices.",
+                code="stripe_key_permissions",
+                param="stripe_secret_key",
+            ) from exc
+        except stripe.StripeError as exc:
+            raise map_stripe_error(exc) from exc
+
+    async def create(self, data: TenantCreate) -> TenantCreated:
+        name = data.name.strip()
+        if not name:
+            raise ValidationFailed("name must not be blank", param="name")
+        livemode = key_livemode(data.stripe_secret_key)
+        api_base = check_api_base(data.stripe_api_base)
+        publishable = _check_publishable_key(data.stripe_publishable_key, livemode)
+        origins = normalize_origins(data.allowed_origins)
+        callback_url = check_callback_url(data.callback_url)
+        await self.verify_stripe_key(data.stripe_secret_key, api_base)
+
+        secret_key = new_key(SECRET_PREFIX, 32)
+        token_secret = new_key(TOKEN_SECRET_PREFIX, 40)
+        callback_secret = new_webhook_secret()
+        tenant = Tenant(
+            id=new_key("ten_", 20),
+            name=name,
+            publishable_key=new_key(PUBLISHABLE_PREFIX, 24),
+            secret_key_hash=hash_key(secret_key),
+            secret_key_hint=_hint(secret_key),
+            token_secret_encrypted=self.vault.encrypt(token_secret),
+            stripe_secret_key_encrypted=self.vault.encrypt(data.stripe_secret_key),
+            stripe_secret_key_hint=_hint(data.stripe_secret_key),
+            callback_secret_encrypted=self.vault.encrypt(callback_secret),
+            stripe_publishable_key=publishable,
+            stripe_api_base=api_base,
+            livemode=livemode,
+            allowed_origins=origins,
+            callback_url=callback_url,
+            legacy_hash_enabled=False,
+            widget_options={},
+        )
+        self.session.add(tenant)
+        await self.session.commit()
+        return TenantCreated(
+            id=tenant.id,
+            name=tenant.name,
+            publishable_key=tenant.publishable_key,
+            secret_key=secret_key,
+            token_secret=token_secret,
+            callback_secret=callback_secret,
+            livemode=livemode,
+        )
+
+    async def by_secret_key(self, secret_key: str) -> Tenant:
+        if not secret_key.startswith(SECRET_PREFIX):
+            hint = (
+                " (that is the publishable key; use the secret key bp_sk_…)"
+                if secret_key.startswith(PUBLISHABLE_PREFIX)
+                else ""
+            )
+            raise Unauthorized("Invalid API key" + hint, code="invalid_api_key")
+        tenant = await self.session.scalar(
+            select(Tenant).where(Tenant.secret_key_hash == hash_key(secret_key))
+        )
+        if tenant is None:
+            raise Unauthorized("Invalid API key", code="invalid_api_key")
+        return tenant
+
+    async def list(self) -> Sequence[Tenant]:
+        return (await self.session.scalars(select(Tenant).order_by(Tenant.created_at))).all()
+
+    async def update(self, tenant: Tenant, patch: TenantUpdate) -> Tenant:
+        if patch.name is not msgspec.UNSET:
+            name = patch.name.strip()
+            if not name:
+                raise ValidationFailed("name must not be blank", param="name")
+            tenant.name = name
+        if patch.allowed_origins is not msgspec.UNSET:
+            tenant.allowed_origins = normalize_origins(patch.allowed_origins)
+        if patch.callback_url is not msgspec.UNSET:
+            tenant.callback_url = check_callback_url(patch.callback_url)
+        if patch.legacy_hash_enabled is not msgspec.UNSET:
+            tenant.legacy_hash_enabled = patch.legacy_hash_enabled
+        if patch.widget_options is not msgspec.UNSET:
+            tenant.widget_options = _check_widget_options(patch.widget_options)
+        await self.session.commit()
+        return tenant
+
+    def stripe_client(self, tenant: Tenant) -> stripe.StripeClient:
+        return self.gateway.client(
+            self.vault.decrypt(tenant.stripe_secret_key_encrypted), tenant.stripe_api_base
+        )
+
+
+def view(tenant: Tenant) -> TenantView:
+    return TenantView(
+        id=tenant.id,
+        name=tenant.name,
+        publishable_key=tenant.publishable_key,
+        livemode=tenant.livemode,
+        allowed_origins=list(tenant.allowed_origins),
+        callback_url=tenant.callback_url,
+        legacy_hash_enabled=tenant.legacy_hash_enabled,
+        widget_options=dict(tenant.widget_options),
+        stripe_publishable_key=tenant.stripe_publishable_key,
+        stripe_api_base=tenant.stripe_api_base,
+        stripe_secret_key_hint=tenant.stripe_secret_key_hint,
+        secret_key_hint=tenant.secret_key_hint,
+        created_at=tenant.created_at,
+        updated_at=tenant.updated_at,
+    )
