@@ -14,7 +14,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import health, metrics
@@ -91,15 +91,20 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     )
 
 
-def observability_middleware(app: ASGIApp) -> ASGIApp:
-    """Request id, access log and metrics for every HTTP request."""
+class Portal(Litestar):
+    """Litestar with request ids, access logs and metrics around every HTTP request.
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+    This wraps the whole application rather than using a Litestar middleware, so that
+    requests matching no route (404, 405) are counted, logged and tagged too.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await app(scope, receive, send)
+            await super().__call__(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 64 else "req_" + secrets.token_hex(8)
+        valid = 0 < len(incoming) <= 64 and incoming.isprintable()
+        request_id = incoming if valid else "req_" + secrets.token_hex(8)
         request_id_var.set(request_id)
         tenant_id_var.set(None)
         started = time.perf_counter()
@@ -115,12 +120,12 @@ def observability_middleware(app: ASGIApp) -> ASGIApp:
                 ]
             await send(message)
 
-        method = str(scope.get("method", ""))
+        method = scope["method"]
         try:
-            await app(scope, receive, send_with_id)
+            await super().__call__(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_template(scope)
+            route = str(scope.get("path_template") or "unmatched")
             metrics.REQUESTS.labels(route, method, f"{status // 100}xx").inc()
             metrics.LATENCY.labels(route, method).observe(elapsed)
             if route not in {"/healthz", "/readyz", "/metrics"}:
@@ -133,16 +138,6 @@ def observability_middleware(app: ASGIApp) -> ASGIApp:
                         "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
-
-    return middleware
-
-
-def _route_template(scope: Scope) -> str:
-    handler = scope.get("route_handler")
-    paths = getattr(handler, "paths", None)
-    if paths:
-        return sorted(paths)[0]
-    return "unmatched"
 
 
 async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
@@ -167,7 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await gateway.aclose()
             await database.dispose()
 
-    return Litestar(
+    return Portal(
         route_handlers=[*health.ROUTES, *TENANT_ROUTERS],
         lifespan=[lifespan],
         state=State({"settings": settings, "vault": Vault(settings.encryption_keys)}),
@@ -178,7 +173,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HTTPException: _http_error,
             Exception: _internal_error,
         },
-        middleware=[observability_middleware],
         openapi_config=OpenAPIConfig(
             title="Billport tenant API", version="1.0.0", path="/api/schema"
         ),

@@ -87,8 +87,7 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield url
 
 
-@pytest.fixture(scope="module")
-def portal_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def make_settings(database_url: str, data_dir: Path) -> Settings:
     return Settings(
         database_url=database_url,
         public_url="http://127.0.0.1:8000",
@@ -96,9 +95,14 @@ def portal_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory)
         encryption_keys=(Fernet.generate_key().decode(),),
         env="test",
         operator_token=OPERATOR_TOKEN,
-        data_dir=tmp_path_factory.mktemp("data"),
+        data_dir=data_dir,
         stripe_max_network_retries=0,
     )
+
+
+@pytest.fixture(scope="module")
+def portal_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(database_url, tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,8 @@ def decode(raw: bytes | str) -> dict[str, Any]:
             raise FormError(name)
         keys = [match.group(1), *_PART.findall(match.group(2))]
         _assign(root, keys, value, name)
-    return _listify(root)
+    # The top level is always an object, even if every name is a number.
+    return {key: _listify(value) for key, value in root.items()}
 
 
 def _assign(node: dict[str, Any], keys: list[str], value: str, name: str) -> None:

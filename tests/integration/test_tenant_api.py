@@ -298,3 +298,33 @@ def test_database_holds_no_usable_secret(
 def test_openapi_document_describes_the_tenant_api(api: httpx.Client, path: str) -> None:
     document = api.get(path).json()
     assert {"/api/v1/tenant", "/api/v1/tenants"} <= set(document["paths"])
+
+
+@pytest.mark.parametrize(
+    ("stripe_status", "status", "code"),
+    [(500, 502, "stripe_error"), (429, 429, "stripe_rate_limited"), (503, 502, "stripe_error")],
+)
+def test_stripe_failures_become_clear_retryable_errors(
+    api: httpx.Client,
+    sandbox_url: str,
+    sandbox_account: str,
+    stripe_status: int,
+    status: int,
+    code: str,
+) -> None:
+    fault = {"method": "GET", "path": "/v1/customers", "status": stripe_status, "times": 1}
+    assert httpx.post(f"{sandbox_url}/_sandbox/faults", json=fault).status_code == 200
+    try:
+        answer = api.post(
+            "/api/v1/tenants",
+            headers=OPERATOR,
+            json={
+                "name": "Flaky",
+                "stripe_secret_key": f"sk_test_{sandbox_account}",
+                "stripe_api_base": sandbox_url,
+            },
+        )
+    finally:
+        httpx.delete(f"{sandbox_url}/_sandbox/faults")
+    _error(answer, status, code)
+    assert answer.json()["error"]["retryable"] is True
