@@ -7,14 +7,22 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.types import Receive, Scope, Send
+from litestar.types import (
+    HTTPScope,
+    LifeSpanReceive,
+    LifeSpanScope,
+    LifeSpanSend,
+    Receive,
+    Scope,
+    Send,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import health, metrics
@@ -98,7 +106,12 @@ class Portal(Litestar):
     requests matching no route (404, 405) are counted, logged and tagged too.
     """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -120,7 +133,7 @@ class Portal(Litestar):
                 ]
             await send(message)
 
-        method = scope["method"]
+        method = cast(HTTPScope, scope)["method"]
         try:
             await super().__call__(scope, receive, send_with_id)
         finally:
