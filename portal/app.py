@@ -162,6 +162,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """The portal: health, the tenant API and the routers of ``tenants`` and ``widgets``."""
     settings = settings or load_settings()
     from tenants.routes import ROUTERS as TENANT_ROUTERS
+    from widgets.assets import load_assets
+    from widgets.routes import ROUTES as WIDGET_ROUTES
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -176,9 +178,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await database.dispose()
 
     return Portal(
-        route_handlers=[*health.ROUTES, *TENANT_ROUTERS],
+        route_handlers=[*health.ROUTES, *TENANT_ROUTERS, *WIDGET_ROUTES],
         lifespan=[lifespan],
-        state=State({"settings": settings, "vault": Vault(settings.encryption_keys)}),
+        state=State(
+            {
+                "settings": settings,
+                "vault": Vault(settings.encryption_keys),
+                "assets": load_assets(),
+            }
+        ),
         dependencies={"db_session": Provide(provide_db_session)},
         exception_handlers={
             BillportError: _billport_error,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
+from litestar.types import ControllerRouterHandler
 
+from .billing_pages.routes import BillingPageController, embed_target
 from .dependencies import (
     operator_guard,
     provide_current_tenant,
@@ -15,6 +17,7 @@ from .dependencies import (
 from .models import Tenant
 from .schemas import TenantCreate, TenantCreated, TenantUpdate, TenantView
 from .service import TenantService, view
+from .sessions.routes import SessionController
 
 
 class TenantController(Controller):
@@ -53,4 +56,10 @@ class OperatorController(Controller):
         return await tenant_service.create(data)
 
 
-ROUTERS = [TenantController, OperatorController]
+ROUTERS: list[ControllerRouterHandler] = [
+    TenantController,
+    OperatorController,
+    SessionController,
+    BillingPageController,
+    embed_target,
+]

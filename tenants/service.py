@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.crypto import Vault, hash_key, new_key, new_webhook_secret
-from portal.errors import Unauthorized, ValidationFailed
+from portal.errors import NotFound, Unauthorized, ValidationFailed
 from portal.stripe_gateway import (
     StripeGateway,
     check_api_base,
@@ -195,6 +195,20 @@ class TenantService:
         if tenant is None:
             raise Unauthorized("Invalid API key", code="invalid_api_key")
         return tenant
+
+    async def by_publishable_key(self, key: str) -> Tenant:
+        tenant = None
+        if key.startswith(PUBLISHABLE_PREFIX) and len(key) <= 64:
+            tenant = await self.session.scalar(select(Tenant).where(Tenant.publishable_key == key))
+        if tenant is None:
+            raise NotFound(
+                "No Billport tenant has this publishable key; check data-key.",
+                code="unknown_publishable_key",
+            )
+        return tenant
+
+    def token_secret(self, tenant: Tenant) -> str:
+        return self.vault.decrypt(tenant.token_secret_encrypted)
 
     async def list(self) -> Sequence[Tenant]:
         return (await self.session.scalars(select(Tenant).order_by(Tenant.created_at))).all()

@@ -13,6 +13,7 @@ from portal.db import Base, create_engine, is_sqlite
 
 def _metadata() -> Any:
     # Models register themselves on Base when imported; autogenerate needs them all.
+    import tenants.billing_pages.models
     import tenants.models  # noqa: F401
 
     return Base.metadata

@@ -1,0 +1,28 @@
+"""Billflow's identity: ``email`` or ``customer_id`` plus an HMAC-SHA256 ``hash`` of it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from portal.errors import Forbidden, Unauthorized
+
+
+def legacy_hash(value: str, token_secret: str) -> str:
+    return hmac.new(token_secret.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_legacy_hash(value: str, given: str, token_secret: str, *, enabled: bool) -> None:
+    if not enabled:
+        raise Forbidden(
+            "The Billflow hash identity is off for this tenant; enable legacy_hash_enabled or "
+            "use a user token.",
+            code="legacy_hash_disabled",
+        )
+    expected = legacy_hash(value, token_secret)
+    if len(given) > 128 or not hmac.compare_digest(expected, given.strip().lower()):
+        raise Unauthorized(
+            "The hash does not match: it must be the lowercase hex HMAC-SHA256 of the email or "
+            "customer id, keyed with the tenant's token secret.",
+            code="legacy_hash_mismatch",
+        )

@@ -1,0 +1,1 @@
+"""Session tokens over the tenant API (``POST /api/v1/sessions``)."""

@@ -1,0 +1,36 @@
+"""Static files of the widgets (embed.js, the iframe channel, styles), loaded once."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+STATIC = Path(__file__).parent / "static"
+TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    content_type: str
+    etag: str
+
+    @property
+    def version(self) -> str:
+        return self.etag.strip('"')[:12]
+
+    @property
+    def gzipped_size(self) -> int:
+        return len(gzip.compress(self.body, 9))
+
+
+def load_assets() -> dict[str, Asset]:
+    assets = {}
+    for path in sorted(STATIC.iterdir()):
+        if path.suffix in TYPES:
+            body = path.read_bytes()
+            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            assets[path.name] = Asset(body, TYPES[path.suffix], etag)
+    return assets

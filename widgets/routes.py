@@ -1,0 +1,184 @@
+"""What browsers load: embed.js, the iframe pages, the full-page portal, the widget API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.errors import BillportError, NotFound
+from portal.identity.sessions import find_session
+from portal.identity.widget_session import HEADER, WidgetSessionSigner
+from tenants.models import Tenant
+from tenants.service import TenantService
+
+from .assets import Asset
+from .identity import OpenedWidget, WidgetOpener, WidgetRequest
+from .rendering import render
+
+TITLES = {
+    "plan-picker": "Plans",
+    "checkout": "Checkout",
+    "signup": "Sign up",
+    "customer-portal": "Billing",
+    "invoices": "Invoices",
+}
+
+
+async def provide_opener(db_session: NamedDependency[AsyncSession], state: State) -> WidgetOpener:
+    tenants = TenantService(db_session, state.vault, state.gateway)
+    return WidgetOpener(tenants, WidgetSessionSigner(state.settings.secret_key))
+
+
+def _asset_response(request: Request[Any, Any, Any], asset: Asset, max_age: int) -> Response[bytes]:
+    headers = {
+        "ETag": asset.etag,
+        "Cache-Control": f"public, max-age={max_age}",
+        "X-Content-Type-Options": "nosniff",
+        "Access-Control-Allow-Origin": "*",
+    }
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.content_type, headers=headers)
+
+
+@get("/embed.js", include_in_schema=False)
+async def embed_js(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    # Short max-age: tenants never change their snippet, so updates must reach them.
+    return _asset_response(request, state.assets["embed.js"], max_age=300)
+
+
+@get("/static/widgets/{name:str}", include_in_schema=False)
+async def widget_asset(
+    request: Request[Any, Any, Any], state: State, name: FromPath[str]
+) -> Response[bytes]:
+    asset = state.assets.get(name)
+    if asset is None:
+        raise NotFound(f"No file {name}")
+    versioned = request.query_params.get("v") == asset.version
+    return _asset_response(request, asset, max_age=31_536_000 if versioned else 300)
+
+
+def _widget_page(
+    state: State, opened: OpenedWidget, frame: str, extra: dict[str, Any]
+) -> Response[str]:
+    tenant, session = opened.tenant, opened.session
+    config = {
+        "version": 1,
+        "widget": session.widget,
+        "frame": frame,
+        "parentOrigin": session.parent_origin,
+        "session": opened.signed_session,
+        "sessionHeader": HEADER,
+        **extra,
+    }
+    return render(
+        "widget.html",
+        assets=state.assets,
+        frame_ancestors=list(tenant.allowed_origins),
+        stripe_api_base=tenant.stripe_api_base,
+        widget=session.widget,
+        title=TITLES[session.widget],
+        tenant_name=tenant.name,
+        session=session,
+        config=config,
+        full_page=False,
+    )
+
+
+def _error_page(state: State, error: BillportError, widget: str) -> Response[str]:
+    # Error pages may be framed anywhere: they hold only the explanation, which is what a
+    # developer embedding from a not-yet-allowed origin needs to see.
+    return render(
+        "error.html",
+        assets=state.assets,
+        frame_ancestors=["*"],
+        stripe_api_base=None,
+        status_code=error.status_code,
+        widget=widget,
+        title="Billing is unavailable",
+        error=error,
+        config={"version": 1, "widget": widget, "error": error.body()["error"]},
+    )
+
+
+@get("/w/{widget:str}", include_in_schema=False, dependencies={"opener": Provide(provide_opener)})
+async def widget_page(
+    request: Request[Any, Any, Any],
+    state: State,
+    widget: FromPath[str],
+    opener: NamedDependency[WidgetOpener],
+) -> Response[str]:
+    query = request.query_params
+    try:
+        opened = await opener.open(
+            WidgetRequest(
+                widget=widget,
+                key=query.get("key", ""),
+                token=query.get("token") or None,
+                parent_origin=query.get("origin") or None,
+                billing_page=query.get("billing_page") or None,
+                email=query.get("email"),
+                customer_id=query.get("customer_id"),
+                hash=query.get("hash"),
+            )
+        )
+    except BillportError as error:
+        return _error_page(state, error, widget)
+    extra = {key: query[key] for key in ("price", "currency") if query.get(key)}
+    return _widget_page(state, opened, query.get("frame", "")[:64], extra)
+
+
+@get("/portal", include_in_schema=False, dependencies={"opener": Provide(provide_opener)})
+async def full_page_portal(
+    request: Request[Any, Any, Any], state: State, opener: NamedDependency[WidgetOpener]
+) -> Response[str]:
+    """The customer portal as a page of its own, opened from a session URL (emails, dunning)."""
+    token = request.query_params.get("session", "")
+    try:
+        row = await find_session(opener.tenants.session, token)
+        tenant = await opener.tenants.session.get_one(Tenant, row.tenant_id)
+        opened = await opener.open(
+            WidgetRequest(widget="customer-portal", key=tenant.publishable_key, token=token)
+        )
+    except BillportError as error:
+        return _error_page(state, error, "customer-portal")
+    return render(
+        "widget.html",
+        assets=state.assets,
+        frame_ancestors=[],
+        stripe_api_base=tenant.stripe_api_base,
+        widget="customer-portal",
+        title=f"Billing — {tenant.name}",
+        tenant_name=tenant.name,
+        session=opened.session,
+        config={
+            "version": 1,
+            "widget": "customer-portal",
+            "frame": "",
+            "parentOrigin": "",
+            "session": opened.signed_session,
+            "sessionHeader": HEADER,
+        },
+        full_page=True,
+        return_url=row.return_url,
+    )
+
+
+@get("/w/api/session", include_in_schema=False)
+async def widget_session_info(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+    """Who the widget acts for, as its page's session says; the iframe's own check."""
+    session = WidgetSessionSigner(state.settings.secret_key).verify(request.headers.get(HEADER))
+    return {
+        "widget": session.widget,
+        "customer_id": session.customer_id,
+        "email": session.email,
+        "parent_origin": session.parent_origin,
+    }
+
+
+ROUTES = [embed_js, widget_asset, widget_page, full_page_portal, widget_session_info]
