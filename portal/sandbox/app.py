@@ -34,6 +34,14 @@ log = logging.getLogger("billport.sandbox")
 MAX_BODY = 1_000_000
 _KEY = re.compile(r"^(sk|pk|rk)_test_([A-Za-z0-9_]{1,64})$")
 SAVE_INTERVAL = 1.0
+# Browsers call the API and load Stripe.js cross-origin, as they do with Stripe itself.
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key, Stripe-Version",
+    "Access-Control-Expose-Headers": "Request-Id, Stripe-Version, Idempotency-Key",
+    "Access-Control-Max-Age": "600",
+}
 
 
 class SandboxApp:
@@ -100,6 +108,9 @@ class SandboxApp:
     async def handle(self, scope: dict[str, Any], body: bytes) -> Response:
         method = scope["method"].upper()
         path = scope["path"]
+        cross_origin = path.startswith(("/v1/", "/v3"))
+        if cross_origin and method == "OPTIONS":
+            return Response(status=204, headers=dict(CORS_HEADERS))
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = "req_" + random_token(14)
         idempotency_key = headers.get("idempotency-key")
@@ -160,6 +171,8 @@ class SandboxApp:
                     self.state.dirty = True
         except StripeError as error:
             response = _error_response(error)
+        if cross_origin:
+            response.headers.update(CORS_HEADERS)
         response.headers.setdefault("Request-Id", request_id)
         response.headers.setdefault("Stripe-Version", API_VERSION)
         if idempotency_key:
