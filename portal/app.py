@@ -163,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     from tenants.routes import ROUTERS as TENANT_ROUTERS
     from widgets.assets import load_assets
+    from widgets.catalog.service import CatalogCache
     from widgets.routes import ROUTES as WIDGET_ROUTES
 
     @asynccontextmanager
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings,
                 "vault": Vault(settings.encryption_keys),
                 "assets": load_assets(),
+                "catalog_cache": CatalogCache(),
             }
         ),
         dependencies={"db_session": Provide(provide_db_session)},

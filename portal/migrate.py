@@ -9,6 +9,13 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Every module defining tables; autogenerate and the schema check import them all.
+MODEL_MODULES = (
+    "tenants.models",
+    "tenants.billing_pages.models",
+    "portal.identity.models",
+    "widgets.catalog.models",
+)
 
 
 def alembic_config(database_url: str) -> Config:

@@ -8,6 +8,7 @@ from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
+from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.errors import BillportError, NotFound
@@ -17,6 +18,7 @@ from tenants.models import Tenant
 from tenants.service import TenantService
 
 from .assets import Asset
+from .catalog.routes import CatalogController
 from .identity import OpenedWidget, WidgetOpener, WidgetRequest
 from .rendering import render
 
@@ -181,4 +183,11 @@ async def widget_session_info(request: Request[Any, Any, Any], state: State) -> 
     }
 
 
-ROUTES = [embed_js, widget_asset, widget_page, full_page_portal, widget_session_info]
+ROUTES: list[ControllerRouterHandler] = [
+    embed_js,
+    widget_asset,
+    widget_page,
+    full_page_portal,
+    widget_session_info,
+    CatalogController,
+]

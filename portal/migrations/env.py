@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
 from portal.db import Base, create_engine, is_sqlite
+from portal.migrate import MODEL_MODULES
 
 
 def _metadata() -> Any:
     # Models register themselves on Base when imported; autogenerate needs them all.
-    import tenants.billing_pages.models
-    import tenants.models  # noqa: F401
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
 
     return Base.metadata
 
