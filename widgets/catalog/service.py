@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -80,7 +81,9 @@ class Catalog:
 
 
 def _keep(obj: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    return {name: obj.get(name) for name in fields}
+    """The named fields as plain JSON (the SDK turns ``*_decimal`` strings into Decimals)."""
+    kept = {name: obj.get(name) for name in fields}
+    return dict(json.loads(json.dumps(kept, default=str)))
 
 
 class CatalogCache:
