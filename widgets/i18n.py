@@ -1,0 +1,71 @@
+"""The words widgets show, in every supported language."""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "free": "Free",
+        "per_interval.month": "/ month",
+        "per_interval.year": "/ year",
+        "per_interval.week": "/ week",
+        "per_interval.day": "/ day",
+        "every_n.month": "every {count} months",
+        "every_n.year": "every {count} years",
+        "every_n.week": "every {count} weeks",
+        "every_n.day": "every {count} days",
+        "per_unit": "{amount} per {unit}",
+        "per_unit_after": "{amount} per {unit} after {count}",
+        "first_free_then": "first {count} free, then {amount} per {unit}",
+        "tier_up_to": "{amount} per {unit} up to {count}",
+        "tier_beyond": "{amount} per {unit} beyond",
+        "from_per_unit": "from {amount} per {unit}",
+        "plus_flat": "{amount} + {rest}",
+        "unit": "unit",
+        "monthly": "Monthly",
+        "yearly": "Yearly",
+        "current_plan": "Current plan",
+        "choose": "Choose {plan}",
+        "upgrade": "Upgrade",
+        "downgrade": "Downgrade",
+        "switch": "Switch",
+        "popular": "Most popular",
+        "trial_days": "{days}-day free trial",
+        "billing_interval": "Billing interval",
+        "no_plans": "No plans are available yet.",
+    },
+    "fr": {
+        "free": "Gratuit",
+        "per_interval.month": "/ mois",
+        "per_interval.year": "/ an",
+        "per_interval.week": "/ semaine",
+        "per_interval.day": "/ jour",
+        "every_n.month": "tous les {count} mois",
+        "every_n.year": "tous les {count} ans",
+        "every_n.week": "toutes les {count} semaines",
+        "every_n.day": "tous les {count} jours",
+        "per_unit": "{amount} par {unit}",
+        "per_unit_after": "{amount} par {unit} au-delà de {count}",
+        "first_free_then": "{count} offerts, puis {amount} par {unit}",
+        "tier_up_to": "{amount} par {unit} jusqu'à {count}",
+        "tier_beyond": "{amount} par {unit} au-delà",
+        "from_per_unit": "à partir de {amount} par {unit}",
+        "plus_flat": "{amount} + {rest}",
+        "unit": "unité",
+        "monthly": "Mensuel",
+        "yearly": "Annuel",
+        "current_plan": "Offre actuelle",
+        "choose": "Choisir {plan}",
+        "upgrade": "Passer à l'offre supérieure",
+        "downgrade": "Passer à l'offre inférieure",
+        "switch": "Changer",
+        "popular": "La plus choisie",
+        "trial_days": "Essai gratuit de {days} jours",
+        "billing_interval": "Périodicité de facturation",
+        "no_plans": "Aucune offre n'est disponible pour le moment.",
+    },
+}
+
+
+def translate(locale: str, key: str, **params: object) -> str:
+    text = MESSAGES.get(locale, MESSAGES["en"]).get(key) or MESSAGES["en"][key]
+    return text.format(**params) if params else text
