@@ -1,0 +1,1 @@
+"""Billing actions the widgets perform in the tenant's Stripe account."""
