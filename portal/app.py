@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from tenants.routes import ROUTERS as TENANT_ROUTERS
     from widgets.assets import load_assets
     from widgets.catalog.service import CatalogCache
+    from widgets.ratelimit import AnonymousLimits
     from widgets.routes import ROUTES as WIDGET_ROUTES
 
     @asynccontextmanager
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "vault": Vault(settings.encryption_keys),
                 "assets": load_assets(),
                 "catalog_cache": CatalogCache(),
+                "anonymous_limits": AnonymousLimits(),
             }
         ),
         dependencies={"db_session": Provide(provide_db_session)},

@@ -207,6 +207,16 @@ class TenantService:
             )
         return tenant
 
+    def stripe_publishable_key(self, tenant: Tenant) -> str | None:
+        """The key Stripe.js needs in the browser; the sandbox derives it from the secret key."""
+        if tenant.stripe_publishable_key:
+            return tenant.stripe_publishable_key
+        if tenant.stripe_api_base:
+            secret = self.vault.decrypt(tenant.stripe_secret_key_encrypted)
+            if secret.startswith("sk_test_"):
+                return "pk_test_" + secret.removeprefix("sk_test_")
+        return None
+
     def token_secret(self, tenant: Tenant) -> str:
         return self.vault.decrypt(tenant.token_secret_encrypted)
 

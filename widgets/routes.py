@@ -18,8 +18,11 @@ from tenants.models import Tenant
 from tenants.service import TenantService
 
 from .assets import Asset
+from .billing.routes import WidgetBillingController
 from .catalog.routes import CatalogController
 from .identity import OpenedWidget, WidgetOpener, WidgetRequest
+from .money import pick_locale
+from .pages import ACQUISITION, PageContent, acquisition_content
 from .rendering import render
 
 TITLES = {
@@ -65,21 +68,32 @@ async def widget_asset(
     return _asset_response(request, asset, max_age=31_536_000 if versioned else 300)
 
 
-def _widget_page(
-    state: State, opened: OpenedWidget, frame: str, extra: dict[str, Any]
+async def _widget_page(
+    request: Request[Any, Any, Any], state: State, opener: WidgetOpener, opened: OpenedWidget
 ) -> Response[str]:
+    query = request.query_params
     tenant, session = opened.tenant, opened.session
-    config = {
+    config: dict[str, Any] = {
         "version": 1,
         "widget": session.widget,
-        "frame": frame,
+        "frame": query.get("frame", "")[:64],
         "parentOrigin": session.parent_origin,
         "session": opened.signed_session,
         "sessionHeader": HEADER,
-        **extra,
     }
+    content = PageContent(template="widget.html")
+    if session.widget in ACQUISITION:
+        content = await acquisition_content(
+            opened,
+            opener.tenants,
+            state.catalog_cache,
+            state.database,
+            locale=pick_locale(query.get("locale") or request.headers.get("accept-language")),
+            currency=(query.get("currency") or "").lower()[:3] or None,
+            price=query.get("price") or None,
+        )
     return render(
-        "widget.html",
+        content.template,
         assets=state.assets,
         frame_ancestors=list(tenant.allowed_origins),
         stripe_api_base=tenant.stripe_api_base,
@@ -87,8 +101,11 @@ def _widget_page(
         title=TITLES[session.widget],
         tenant_name=tenant.name,
         session=session,
-        config=config,
+        config={**config, **content.config},
         full_page=False,
+        stripe_js=content.stripe_js,
+        widget_script="widgets.js" if session.widget in ACQUISITION else None,
+        **content.context,
     )
 
 
@@ -129,10 +146,9 @@ async def widget_page(
                 hash=query.get("hash"),
             )
         )
+        return await _widget_page(request, state, opener, opened)
     except BillportError as error:
         return _error_page(state, error, widget)
-    extra = {key: query[key] for key in ("price", "currency") if query.get(key)}
-    return _widget_page(state, opened, query.get("frame", "")[:64], extra)
 
 
 @get("/portal", include_in_schema=False, dependencies={"opener": Provide(provide_opener)})
@@ -190,4 +206,5 @@ ROUTES: list[ControllerRouterHandler] = [
     full_page_portal,
     widget_session_info,
     CatalogController,
+    WidgetBillingController,
 ]

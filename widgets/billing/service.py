@@ -161,6 +161,10 @@ class BillingService:
         price = self.price(price_id)
         customer_id = await self.ensure_customer(email)
         live = await self.subscriptions(customer_id)
+        for existing in live:
+            # The same action retried after its answer was lost: answer it again.
+            if (existing.get("metadata") or {}).get("billport_action") == action_id:
+                return Subscribed(existing, customer_id)
         if live:
             raise Conflict(
                 "You already have a subscription; change its plan instead.",
@@ -171,7 +175,7 @@ class BillingService:
         params: Any = {
             "customer": customer_id,
             "items": [{"price": price_id, "quantity": quantity}],
-            "metadata": self.plan_metadata(price),
+            "metadata": {**self.plan_metadata(price), "billport_action": action_id},
             "payment_behavior": "allow_incomplete",
             "expand": ["latest_invoice.payments"],
         }

@@ -1,0 +1,162 @@
+"""What each widget page shows: plans, the current subscription, checkout and signup forms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from portal.db import Database
+from tenants.billing_pages.models import BillingPage
+from tenants.service import TenantService
+
+from .billing.service import BillingService
+from .catalog.service import CatalogCache, CatalogService
+from .i18n import MESSAGES
+from .identity import OpenedWidget
+from .plans import Plan, build_plans, intervals_of
+from .security import stripe_js_url
+
+ACQUISITION = ("plan-picker", "checkout", "signup")
+THEME_VARIABLES = {
+    "primary": "--bp-primary",
+    "text": "--bp-text",
+    "background": "--bp-background",
+    "surface": "--bp-surface",
+    "border": "--bp-border",
+    "radius": "--bp-radius",
+    "font": "--bp-font",
+}
+
+
+@dataclass
+class PageContent:
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    stripe_js: str | None = None
+
+
+def widget_options(opened: OpenedWidget) -> dict[str, Any]:
+    """Tenant-wide widget options, overridden by the billing page's."""
+    options = dict(opened.tenant.widget_options or {})
+    page: BillingPage | None = opened.billing_page
+    if page is not None:
+        options.update(page.options or {})
+    return options
+
+
+def theme_css(options: dict[str, Any]) -> str:
+    """Theme values as CSS custom properties; values are checked, never pasted raw."""
+    theme = options.get("theme") or {}
+    declarations = []
+    for name, variable in THEME_VARIABLES.items():
+        value = str(theme.get(name, "")).strip()
+        if value and all(c.isalnum() or c in " #(),.%-'\"" for c in value) and len(value) < 120:
+            declarations.append(f"{variable}: {value};")
+    return ":root { " + " ".join(declarations) + " }" if declarations else ""
+
+
+def _plan_json(plan: Plan, current_price: str | None) -> dict[str, Any]:
+    return {
+        "key": plan.key,
+        "name": plan.name,
+        "current": any(p.id == current_price for p in plan.prices),
+        "prices": [
+            {
+                "id": p.id,
+                "interval": p.interval,
+                "amount": p.unit_amount,
+                "currency": p.currency,
+                "label": p.label,
+                "metered": p.metered,
+                "trial_days": p.trial_days,
+            }
+            for p in plan.prices
+        ],
+    }
+
+
+async def acquisition_content(
+    opened: OpenedWidget,
+    tenants: TenantService,
+    cache: CatalogCache,
+    database: Database,
+    *,
+    locale: str,
+    currency: str | None,
+    price: str | None,
+) -> PageContent:
+    tenant, session = opened.tenant, opened.session
+    options = widget_options(opened)
+    catalog = await CatalogService(tenants.session, tenants, cache).current(tenant, database)
+    plans = build_plans(
+        catalog, currency=currency or options.get("currency"), locale=locale, options=options
+    )
+    subscriptions: list[dict[str, Any]] = []
+    if session.customer_id:
+        billing = BillingService(tenant, session, tenants.stripe_client(tenant), catalog)
+        subscriptions = await billing.subscriptions()
+    current = subscriptions[0] if subscriptions else None
+    current_item = None
+    if current is not None:
+        items = current["items"]["data"]
+        current_item = next(
+            (
+                i
+                for i in items
+                if (i["price"].get("recurring") or {}).get("usage_type") != "metered"
+            ),
+            items[0] if items else None,
+        )
+    current_price = current_item["price"]["id"] if current_item else None
+    intervals = [
+        i for i in intervals_of(plans) if i in (options.get("intervals") or ["month", "year"])
+    ]
+    default_interval = options.get("default_interval") or (intervals[0] if intervals else None)
+    if current_item is not None:
+        default_interval = (current_item["price"].get("recurring") or {}).get(
+            "interval"
+        ) or default_interval
+    chosen = price if price and price in catalog.prices_by_id else None
+    config = {
+        "plans": [_plan_json(plan, current_price) for plan in plans],
+        "intervals": intervals,
+        "defaultInterval": default_interval,
+        "current": (
+            {
+                "subscription": current["id"],
+                "status": current["status"],
+                "price": current_price,
+                "quantity": current_item.get("quantity") if current_item else 1,
+            }
+            if current
+            else None
+        ),
+        "price": chosen,
+        "identified": bool(session.customer_id or session.email),
+        "stripeKey": tenants.stripe_publishable_key(tenant),
+        "options": {
+            "quantity": options.get("quantity") or None,
+            "couponField": bool(options.get("coupon_field", True)),
+            "trialDays": options.get("trial_days"),
+            "requireCard": bool(options.get("require_card", True)),
+            "passwordField": bool(options.get("password_field", False)),
+            "ctaUrl": options.get("cta_url"),
+        },
+        "locale": locale,
+        "texts": MESSAGES[locale],
+    }
+    return PageContent(
+        template=f"{opened.session.widget}.html",
+        context={
+            "plans": plans,
+            "intervals": intervals,
+            "default_interval": default_interval,
+            "current_price": current_price,
+            "chosen_price": chosen,
+            "texts": MESSAGES[locale],
+            "theme_css": theme_css(options),
+        },
+        config=config,
+        stripe_js=stripe_js_url(tenant.stripe_api_base),
+    )
