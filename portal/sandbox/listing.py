@@ -100,5 +100,13 @@ def _expand_path(account: Account, node: Any, parts: list[str], full: str) -> No
         if found is None:
             return
         value = node[key] = copy.deepcopy(found)
+    elif isinstance(value, list) and any(isinstance(element, str) for element in value):
+        # A list of ids (``discounts``) expands element by element.
+        value = node[key] = [_expanded_id(account, element) for element in value]
     if rest:
         _expand_path(account, value, rest, full)
+
+
+def _expanded_id(account: Account, element: Any) -> Any:
+    found = account.find(element) if isinstance(element, str) else None
+    return copy.deepcopy(found) if found is not None else element
