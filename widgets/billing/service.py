@@ -118,16 +118,18 @@ class BillingService:
         )
         return str(customer.id)
 
-    async def attach(self, customer_id: str, payment_method: str) -> None:
+    async def attach(self, customer_id: str, payment_method: str) -> str:
+        """Attach the card to the customer; the id to use from now on (test ids are copied)."""
         if not payment_method.startswith("pm_") or len(payment_method) > 255:
             raise ValidationFailed("The card could not be read.", param="payment_method")
-        await stripe_call(
+        attached = await stripe_call(
             self.client.v1.payment_methods.attach_async(
                 payment_method,
                 params={"customer": customer_id},
                 options={"idempotency_key": self._key("attach", payment_method, customer_id)},
             )
         )
+        return str(attached.id)
 
     async def promotion_code(self, code: str) -> dict[str, Any]:
         code = code.strip()
@@ -135,7 +137,12 @@ class BillingService:
             raise ValidationFailed("Enter a promotion code.", param="promotion_code")
         found = await stripe_call(
             self.client.v1.promotion_codes.list_async(
-                params={"code": code, "active": True, "limit": 1}
+                params={
+                    "code": code,
+                    "active": True,
+                    "limit": 1,
+                    "expand": ["data.promotion.coupon"],
+                }
             )
         )
         if not found.data:
@@ -171,7 +178,7 @@ class BillingService:
                 code="already_subscribed",
             )
         if payment_method:
-            await self.attach(customer_id, payment_method)
+            payment_method = await self.attach(customer_id, payment_method)
         params: Any = {
             "customer": customer_id,
             "items": [{"price": price_id, "quantity": quantity}],
