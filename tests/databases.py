@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
+
+from tests.servers import run_async
 
 POSTGRES_ENV = "BILLPORT_TEST_DATABASE_URL"
 
@@ -41,8 +42,8 @@ def fresh_database(backend: str, tmp_dir: Path) -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    run_async(lambda: admin(f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_async(lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

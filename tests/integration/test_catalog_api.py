@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -67,3 +68,23 @@ def test_catalog_is_cached_and_refreshed_on_demand(
 def test_catalog_needs_the_secret_key(api: httpx.Client) -> None:
     assert api.get("/api/v1/catalog").status_code == 401
     assert api.post("/api/v1/catalog/refresh").status_code == 401
+
+
+def test_concurrent_first_reads_share_one_snapshot(
+    api: httpx.Client, create_tenant, sandbox_url: str
+) -> None:
+    tenant = create_tenant()
+    # Slow Stripe down so that every first read is still fetching when the others arrive.
+    slow = {"method": "GET", "path": "/v1/products", "status": None, "latency_ms": 400}
+    httpx.post(f"{sandbox_url}/_sandbox/faults", json=slow)
+
+    def read(_: int) -> int:
+        with httpx.Client(base_url=str(api.base_url), timeout=30) as client:
+            return client.get("/api/v1/catalog", headers=auth(tenant)).status_code
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(read, range(8)))
+    finally:
+        httpx.delete(f"{sandbox_url}/_sandbox/faults")
+    assert statuses == [200] * 8

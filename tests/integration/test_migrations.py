@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 
 from alembic.autogenerate import compare_metadata
@@ -10,6 +9,7 @@ from alembic.migration import MigrationContext
 
 from portal.db import Base, create_engine
 from portal.migrate import MODEL_MODULES, upgrade
+from tests.servers import run_async
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:
@@ -27,4 +27,4 @@ def test_models_and_migrations_agree(database_url: str) -> None:
         finally:
             await engine.dispose()
 
-    assert asyncio.run(differences()) == []
+    assert run_async(differences) == []

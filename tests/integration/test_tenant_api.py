@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -11,6 +10,7 @@ from sqlalchemy import inspect, text
 
 from portal.db import create_engine
 from tests.conftest import OPERATOR_TOKEN
+from tests.servers import run_async
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
@@ -282,7 +282,7 @@ def test_database_holds_no_usable_secret(
         await engine.dispose()
         return "\n".join(rows)
 
-    dumped = asyncio.run(dump())
+    dumped = run_async(dump)
     assert tenant["id"] in dumped
     for secret in (
         stripe_key,

@@ -11,6 +11,8 @@ from typing import Any
 
 import stripe
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db import Database, utcnow
@@ -126,15 +128,20 @@ class CatalogService:
     async def refresh(self, tenant: Tenant) -> Catalog:
         """Read the catalog from Stripe now and store it."""
         products, prices = await self.fetch(self.tenants.stripe_client(tenant))
-        snapshot = await self.session.get(CatalogSnapshot, tenant.id)
-        if snapshot is None:
-            snapshot = CatalogSnapshot(tenant_id=tenant.id, version=0)
-            self.session.add(snapshot)
-        snapshot.products = products
-        snapshot.prices = prices
-        snapshot.refreshed_at = utcnow()
-        snapshot.version = (snapshot.version or 0) + 1
+        values = {"products": products, "prices": prices, "refreshed_at": utcnow()}
+        # One statement, so concurrent refreshes of one tenant never collide on its row.
+        insert = (
+            postgresql_insert if self.session.bind.dialect.name == "postgresql" else sqlite_insert
+        )(CatalogSnapshot)
+        statement = insert.values(tenant_id=tenant.id, version=1, **values)
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CatalogSnapshot.tenant_id],
+                set_={**values, "version": CatalogSnapshot.version + 1},
+            )
+        )
         await self.session.commit()
+        snapshot = await self.session.get_one(CatalogSnapshot, tenant.id, populate_existing=True)
         catalog = Catalog.of(snapshot)
         self.cache.catalogs[tenant.id] = catalog
         return catalog

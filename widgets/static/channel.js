@@ -149,16 +149,13 @@
       );
     }
     const text = await answer.text();
-    const isJson = (answer.headers.get("Content-Type") || "").includes("json");
-    let body = text;
-    if (isJson && text) {
+    let body = text || null;
+    if (text && (answer.headers.get("Content-Type") || "").includes("json")) {
       try {
         body = JSON.parse(text);
       } catch {
         body = null;
       }
-    } else if (isJson) {
-      body = null;
     }
     if (!answer.ok) {
       const error = body && typeof body === "object" && body.error ? body.error : {};
