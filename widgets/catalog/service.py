@@ -130,9 +130,8 @@ class CatalogService:
         products, prices = await self.fetch(self.tenants.stripe_client(tenant))
         values = {"products": products, "prices": prices, "refreshed_at": utcnow()}
         # One statement, so concurrent refreshes of one tenant never collide on its row.
-        insert = (
-            postgresql_insert if self.session.bind.dialect.name == "postgresql" else sqlite_insert
-        )(CatalogSnapshot)
+        dialect = self.session.get_bind().dialect.name
+        insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(CatalogSnapshot)
         statement = insert.values(tenant_id=tenant.id, version=1, **values)
         await self.session.execute(
             statement.on_conflict_do_update(
