@@ -66,8 +66,13 @@ class Account:
     clock_offset: int = 0
     counters: dict[str, int] = field(default_factory=dict)
     idempotency: dict[str, IdempotentResult] = field(default_factory=dict)
+    # Set while a clock hook performs something that fell due earlier: ``now()`` then reads
+    # that moment, so what it creates carries the time it would have happened.
+    frozen_at: int | None = None
 
     def now(self) -> int:
+        if self.frozen_at is not None:
+            return self.frozen_at
         return int(time.time()) + self.clock_offset
 
     def new_id(self, prefix: str, length: int = 24) -> str:
@@ -163,6 +168,9 @@ class WebhookDelivery:
 
 
 ClockHook = Callable[[Account, int], None]
+# Hooks every state runs on clock advance, registered by resource modules at import; unlike
+# ``SandboxState.clock_hooks`` they get the state too, so they can emit events.
+SHARED_CLOCK_HOOKS: list[Callable[[SandboxState, Account, int], None]] = []
 
 
 class SandboxState:
@@ -239,6 +247,8 @@ class SandboxState:
         now = account.now()
         for hook in self.clock_hooks:
             hook(account, now)
+        for shared in SHARED_CLOCK_HOOKS:
+            shared(self, account, now)
         self.dirty = True
         return now
 
