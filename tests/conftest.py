@@ -97,6 +97,8 @@ def make_settings(database_url: str, data_dir: Path) -> Settings:
         operator_token=OPERATOR_TOKEN,
         data_dir=data_dir,
         stripe_max_network_retries=0,
+        # Short, so that tests of Stripe timeouts stay quick.
+        stripe_timeout=5.0,
     )
 
 

@@ -93,9 +93,12 @@ async def acquisition_content(
         catalog, currency=currency or options.get("currency"), locale=locale, options=options
     )
     subscriptions: list[dict[str, Any]] = []
+    has_payment_method = False
     if session.customer_id:
         billing = BillingService(tenant, session, tenants.stripe_client(tenant), catalog)
         subscriptions = await billing.subscriptions()
+        if subscriptions:
+            has_payment_method = await billing.has_payment_method(subscriptions[0])
     current = subscriptions[0] if subscriptions else None
     current_item = None
     if current is not None:
@@ -128,6 +131,7 @@ async def acquisition_content(
                 "status": current["status"],
                 "price": current_price,
                 "quantity": current_item.get("quantity") if current_item else 1,
+                "hasPaymentMethod": has_payment_method,
             }
             if current
             else None
@@ -156,6 +160,7 @@ async def acquisition_content(
             "chosen_price": chosen,
             "texts": MESSAGES[locale],
             "theme_css": theme_css(options),
+            "password_field": bool(options.get("password_field", False)),
         },
         config=config,
         stripe_js=stripe_js_url(tenant.stripe_api_base),

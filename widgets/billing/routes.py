@@ -38,6 +38,7 @@ class ChangeBody(msgspec.Struct, forbid_unknown_fields=True):
     price: Annotated[str, msgspec.Meta(max_length=255)]
     quantity: int = 1
     action_id: ActionId | None = None
+    payment_method: Annotated[str, msgspec.Meta(max_length=255)] | None = None
 
 
 class CodeBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -105,9 +106,10 @@ class WidgetBillingController(Controller):
             state.anonymous_limits.check(session.tenant_id, widget.client_address)
             email = data.email
         options = widget.options
-        needs_card = bool(options.get("require_card", True))
         trial_days = options.get("trial_days")
-        if needs_card and not data.payment_method and not trial_days:
+        free = widget.billing.price(data.price).get("unit_amount") == 0
+        needs_card = not free and (bool(options.get("require_card", True)) or not trial_days)
+        if needs_card and not data.payment_method:
             raise ValidationFailed("Enter your card details.", param="payment_method")
         result = await widget.billing.subscribe(
             price_id=data.price,
@@ -165,7 +167,7 @@ class WidgetBillingController(Controller):
             raise ValidationFailed("action_id is required.", param="action_id")
         quantity = check_quantity(data.quantity, widget.options)
         sub = await widget.billing.change_plan(
-            subscription_id, data.price, quantity, data.action_id
+            subscription_id, data.price, quantity, data.action_id, data.payment_method
         )
         return {"subscription": sub}
 

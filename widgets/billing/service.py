@@ -79,6 +79,16 @@ class BillingService:
             raise NotFound("No such subscription.", code="subscription_not_found")
         return plain(sub)
 
+    async def has_payment_method(self, subscription: dict[str, Any]) -> bool:
+        """Whether renewals and upgrades of ``subscription`` have a card to charge."""
+        if subscription.get("default_payment_method"):
+            return True
+        customer = await stripe_call(
+            self.client.v1.customers.retrieve_async(str(subscription["customer"]))
+        )
+        settings = getattr(customer, "invoice_settings", None)
+        return bool(settings and settings.default_payment_method)
+
     def price(self, price_id: str) -> dict[str, Any]:
         price = self.catalog.prices_by_id.get(price_id)
         if price is None or not price.get("active") or price.get("type") != "recurring":
@@ -281,7 +291,12 @@ class BillingService:
         }
 
     async def change_plan(
-        self, subscription_id: str, price_id: str, quantity: int, action_id: str
+        self,
+        subscription_id: str,
+        price_id: str,
+        quantity: int,
+        action_id: str,
+        payment_method: str | None = None,
     ) -> dict[str, Any]:
         price = self.price(price_id)
         sub = await self.owned_subscription(subscription_id)
@@ -292,6 +307,9 @@ class BillingService:
             "proration_behavior": "always_invoice",
             "metadata": self.plan_metadata(price),
         }
+        if payment_method:
+            # Upgrading from a free plan: the first card becomes the subscription's.
+            params["default_payment_method"] = await self.attach(sub["customer"], payment_method)
         updated = await stripe_call(
             self.client.v1.subscriptions.update_async(
                 subscription_id,

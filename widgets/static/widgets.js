@@ -155,26 +155,34 @@
 
   // -- Stripe.js --------------------------------------------------------------------------
   let stripe = null;
-  let card = null;
   function cardNeeded() {
+    if (chosen && chosen.price && chosen.price.amount === 0) return false;
     return options.requireCard || !trialDays();
   }
   function trialDays() {
     if (options.trialDays) return Number(options.trialDays);
     return chosen && chosen.price ? chosen.price.trial_days : null;
   }
-  function mountCard() {
-    const field = $("#bp-card-field");
-    if (!field) return;
-    field.hidden = !cardNeeded();
-    if (!cardNeeded() || card) return;
+  // One Payment Element per form, created when the form first needs it.
+  const forms = {};
+  function mountCard(fieldId, mountId, errorId, needed) {
+    const field = $(fieldId);
+    if (!field) return null;
+    field.hidden = !needed;
+    if (!needed) return null;
+    if (forms[mountId]) return forms[mountId];
     if (!cfg.stripeKey || typeof window.Stripe !== "function") {
-      showError($("#bp-checkout-error"), new Error("Card payments are not set up for this site yet."));
-      return;
+      showError($(errorId), new Error("Card payments are not set up for this site yet."));
+      return null;
     }
-    stripe = window.Stripe(cfg.stripeKey);
+    stripe = stripe || window.Stripe(cfg.stripeKey);
     const styles = getComputedStyle(document.documentElement);
+    const price = chosen && chosen.price;
     const elements = stripe.elements({
+      mode: "subscription",
+      amount: price && price.amount ? price.amount : 0,
+      currency: price ? price.currency : "usd",
+      paymentMethodCreation: "manual",
       appearance: {
         variables: {
           colorPrimary: styles.getPropertyValue("--bp-primary").trim(),
@@ -183,8 +191,20 @@
         },
       },
     });
-    card = elements.create("card");
-    card.mount("#bp-card");
+    elements.create("payment").mount(mountId);
+    forms[mountId] = elements;
+    return elements;
+  }
+  async function paymentMethodFrom(elements, email) {
+    if (!stripe || !elements) throw new WidgetError("Card payments are not set up for this site yet.");
+    const checked = await elements.submit();
+    if (checked.error) throw new WidgetError(checked.error.message, checked.error.code);
+    const created = await stripe.createPaymentMethod({
+      elements,
+      params: email ? { billing_details: { email } } : {},
+    });
+    if (created.error) throw new WidgetError(created.error.message, created.error.code);
+    return created.paymentMethod.id;
   }
 
   // -- plan picker ------------------------------------------------------------------------
@@ -244,6 +264,7 @@
     else openCheckout();
   }
 
+  let changeCard = null;
   async function openChange() {
     const { plan, price } = chosen;
     const preview = $("#bp-change-preview");
@@ -252,6 +273,10 @@
     error.hidden = true;
     confirm.disabled = true;
     $("#bp-change-summary").textContent = `${plan.name}: ${price.label}`;
+    changeCard = mountCard(
+      "#bp-change-card-field", "#bp-change-card", "#bp-change-error",
+      !cfg.current.hasPaymentMethod && price.amount > 0,
+    );
     preview.innerHTML = '<span class="bp-spinner" role="progressbar" aria-label="Loading"></span>';
     show($("#bp-change"));
     try {
@@ -293,11 +318,14 @@
       const verdict = await ask("pre_change_plan", detail);
       if (!verdict.proceed) throw new WidgetError(verdict.message || "The change was cancelled.");
       const scope = `change:${cfg.current.subscription}:${price.id}`;
-      const answer = await api("POST", `/w/api/subscriptions/${cfg.current.subscription}/change`, {
+      const body = {
         price: price.id,
         quantity: cfg.current.quantity || 1,
         action_id: actionId(scope),
-      });
+      };
+      if (!$("#bp-change-card-field").hidden) body.payment_method = await paymentMethodFrom(changeCard);
+      const answer = await api("POST", `/w/api/subscriptions/${cfg.current.subscription}/change`, body);
+      if (body.payment_method) cfg.current.hasPaymentMethod = true;
       forgetAction(scope);
       cfg.current.price = price.id;
       markCurrent();
@@ -332,6 +360,7 @@
   }
 
   // -- checkout and signup ----------------------------------------------------------------
+  let checkoutCard = null;
   function openCheckout() {
     const { plan, price } = chosen;
     $("#bp-checkout-summary").textContent = `${plan.name}: ${price.label}`;
@@ -349,7 +378,7 @@
     if (coupon) coupon.hidden = !options.couponField;
     $("#bp-checkout-error").hidden = true;
     show($("#bp-checkout"));
-    mountCard();
+    checkoutCard = mountCard("#bp-card-field", "#bp-card", "#bp-checkout-error", cardNeeded());
   }
 
   async function applyCoupon() {
@@ -407,16 +436,7 @@
       const verdict = await ask("pre_subscribe", { plan: plan.key, price: price.id, quantity }, extras);
       if (!verdict.proceed) throw new WidgetError(verdict.message || "Subscribing was cancelled.");
       let paymentMethod = null;
-      if (cardNeeded()) {
-        if (!stripe || !card) throw new WidgetError("Card payments are not set up for this site yet.");
-        const created = await stripe.createPaymentMethod({
-          type: "card",
-          card,
-          billing_details: email ? { email: email.value } : undefined,
-        });
-        if (created.error) throw new WidgetError(created.error.message, created.error.code);
-        paymentMethod = created.paymentMethod.id;
-      }
+      if (cardNeeded()) paymentMethod = await paymentMethodFrom(checkoutCard, email && email.value);
       const body = { price: price.id, quantity, action_id: actionId(scope), payment_method: paymentMethod };
       if (coupon && coupon.value.trim() && !$("#bp-coupon-field").hidden) body.promotion_code = coupon.value.trim();
       if (email) body.email = email.value;
