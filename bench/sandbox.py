@@ -10,61 +10,19 @@ Run alone with ``python -m bench.sandbox``.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.common import figure, sandbox_process
 
 SMALL, LARGE = 100, 10_000
 # Few enough that the small account stays small while it is measured.
 MEASURE_ROUNDS = 300
 FILL_THREADS = 4
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def sandbox_process() -> Iterator[str]:
-    """A ``billport sandbox`` server on a free loopback port; yields its URL."""
-    port = _free_port()
-    command = [str(Path(sys.executable).parent / "billport"), "sandbox", "--port", str(port)]
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ)
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/_sandbox/clock", params={"account": "bench"}, timeout=2)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("billport sandbox did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class Account:
@@ -76,11 +34,6 @@ class Account:
         self.headers = {"Authorization": f"Bearer sk_test_{name}"}
         self.client = httpx.Client(base_url=url, headers=self.headers, timeout=60)
         self.price_id = ""
-        self.subscriptions = self._has_subscriptions()
-
-    def _has_subscriptions(self) -> bool:
-        answer = self.client.get("/v1/subscriptions", params={"limit": 1})
-        return answer.status_code == 200
 
     def post(self, path: str, data: dict[str, str], client: httpx.Client | None = None) -> Any:
         answer = (client or self.client).post(path, data=data)
@@ -103,16 +56,15 @@ class Account:
     def subscribe_one(self, client: httpx.Client | None = None) -> None:
         """The measured unit: a new customer, then a trialing subscription for it."""
         customer = self.post("/v1/customers", {"email": "bench@example.com"}, client)
-        if self.subscriptions:
-            self.post(
-                "/v1/subscriptions",
-                {
-                    "customer": customer["id"],
-                    "items[0][price]": self.price_id,
-                    "trial_period_days": "14",
-                },
-                client,
-            )
+        self.post(
+            "/v1/subscriptions",
+            {
+                "customer": customer["id"],
+                "items[0][price]": self.price_id,
+                "trial_period_days": "14",
+            },
+            client,
+        )
 
     def fill(self, count: int) -> None:
         def work(share: int) -> None:
@@ -144,30 +96,17 @@ def run() -> list[dict[str, Any]]:
             account.fill(count)
         small_rate = small.rate()
         large_rate = large.rate()
-        unit = "subscribes/s" if small.subscriptions else "customers/s"
     return [
-        {
-            "name": "sandbox_subscribe_per_s_100",
-            "value": round(small_rate, 1),
-            "unit": unit,
-            "baseline": None,
-            "ratio": None,
-        },
-        {
-            "name": "sandbox_subscribe_per_s_10000",
-            "value": round(large_rate, 1),
-            "unit": unit,
-            "baseline": round(small_rate, 1),
-            "ratio": round(large_rate / small_rate, 3),
-        },
+        figure("sandbox_subscribe_per_s_100", small_rate, "subscribes/s"),
+        figure("sandbox_subscribe_per_s_10000", large_rate, "subscribes/s", baseline=small_rate),
     ]
 
 
 def main() -> None:
     started = time.monotonic()
     figures = run()
-    for figure in figures:
-        print(f"{figure['name']:<32} {figure['value']:>10} {figure['unit']}")
+    for row in figures:
+        print(f"{row['name']:<32} {row['value']:>10} {row['unit']}")
     print(f"{'ratio 10000 / 100':<32} {figures[1]['ratio']:>10}")
     print(f"(took {time.monotonic() - started:.0f} s)")
 
