@@ -13,7 +13,7 @@ from .billing.service import BillingService
 from .catalog.service import CatalogCache, CatalogService
 from .i18n import MESSAGES
 from .identity import OpenedWidget
-from .plans import Plan, build_plans, intervals_of
+from .plans import Plan, intervals_of, plans_for
 from .security import stripe_js_url
 
 ACQUISITION = ("plan-picker", "checkout", "signup")
@@ -89,7 +89,7 @@ async def acquisition_content(
     tenant, session = opened.tenant, opened.session
     options = widget_options(opened)
     catalog = await CatalogService(tenants.session, tenants, cache).current(tenant, database)
-    plans = build_plans(
+    plans = plans_for(
         catalog, currency=currency or options.get("currency"), locale=locale, options=options
     )
     subscriptions: list[dict[str, Any]] = []

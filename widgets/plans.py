@@ -7,6 +7,7 @@ the billing page's options.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,6 +154,20 @@ def _describe_tiers(
             part = translate(locale, "plus_flat", amount=money(flat(tier), code, locale), rest=part)
         parts.append(part)
     return ", ".join(parts)
+
+
+def plans_for(
+    catalog: Catalog, *, currency: str | None, locale: str, options: dict[str, Any]
+) -> list[Plan]:
+    """``build_plans``, remembered per catalog version: pages show it on every request."""
+    key = json.dumps(["plans", currency, locale, options], sort_keys=True, default=str)
+    if key not in catalog.derived:
+        if len(catalog.derived) > 256:
+            catalog.derived.clear()
+        catalog.derived[key] = build_plans(
+            catalog, currency=currency, locale=locale, options=options
+        )
+    return list(catalog.derived[key])
 
 
 def build_plans(

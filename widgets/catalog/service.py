@@ -69,6 +69,8 @@ class Catalog:
     version: int
     products_by_id: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
     prices_by_id: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
+    # Values derived from this version of the catalog (plans per locale and options).
+    derived: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, snapshot: CatalogSnapshot) -> Catalog:
