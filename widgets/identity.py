@@ -40,6 +40,15 @@ class OpenedWidget:
     billing_page: BillingPage | None
 
 
+class WidgetRefused(BillportError):
+    """A refusal after the tenant and the framing page were recognised."""
+
+    def __init__(self, error: BillportError, tenant: Tenant, parent_origin: str) -> None:
+        super().__init__(error.message, code=error.code, status_code=error.status_code)
+        self.tenant = tenant
+        self.parent_origin = parent_origin
+
+
 @dataclass(frozen=True)
 class Identity:
     customer_id: str | None = None
@@ -61,6 +70,15 @@ class WidgetOpener:
             raise NotFound(f"There is no widget called {request.widget!r}.", code="unknown_widget")
         tenant = await self.tenants.by_publishable_key(request.key or "")
         parent_origin = self._parent_origin(tenant, request.parent_origin)
+        try:
+            return await self._open(tenant, parent_origin, request)
+        except BillportError as error:
+            # The page framing us is known to be the tenant's: its error page may talk to it.
+            raise WidgetRefused(error, tenant, parent_origin) from error
+
+    async def _open(
+        self, tenant: Tenant, parent_origin: str, request: WidgetRequest
+    ) -> OpenedWidget:
         page = await self._billing_page(tenant, request)
         identity = await self._identity(tenant, request)
         if identity.anonymous and request.widget not in ANONYMOUS_WIDGETS:

@@ -20,7 +20,7 @@ from tenants.service import TenantService
 from .assets import Asset
 from .billing.routes import WidgetBillingController
 from .catalog.routes import CatalogController
-from .identity import OpenedWidget, WidgetOpener, WidgetRequest
+from .identity import OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
 from .money import pick_locale
 from .pages import ACQUISITION, PageContent, acquisition_content
 from .rendering import render
@@ -46,7 +46,8 @@ def _asset_response(request: Request[Any, Any, Any], asset: Asset, max_age: int)
         "X-Content-Type-Options": "nosniff",
         "Access-Control-Allow-Origin": "*",
     }
-    if request.headers.get("if-none-match") == asset.etag:
+    wanted = request.headers.get("if-none-match", "")
+    if any(tag.strip().removeprefix("W/") in (asset.etag, "*") for tag in wanted.split(",")):
         return Response(b"", status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
@@ -109,19 +110,29 @@ async def _widget_page(
     )
 
 
-def _error_page(state: State, error: BillportError, widget: str) -> Response[str]:
-    # Error pages may be framed anywhere: they hold only the explanation, which is what a
-    # developer embedding from a not-yet-allowed origin needs to see.
+def _error_page(
+    request: Request[Any, Any, Any], state: State, error: BillportError, widget: str
+) -> Response[str]:
+    config: dict[str, Any] = {"version": 1, "widget": widget, "error": error.body()["error"]}
+    # Anyone may frame an error page: it holds only the explanation, which is what a developer
+    # embedding from a not-yet-allowed origin needs to see. Once the framing page is known to
+    # be the tenant's, the page may resize itself and report the error there.
+    ancestors = ["*"]
+    if isinstance(error, WidgetRefused):
+        ancestors = list(error.tenant.allowed_origins) or ["'none'"]
+        if error.parent_origin:
+            config["parentOrigin"] = error.parent_origin
+            config["frame"] = request.query_params.get("frame", "")[:64]
     return render(
         "error.html",
         assets=state.assets,
-        frame_ancestors=["*"],
+        frame_ancestors=ancestors,
         stripe_api_base=None,
         status_code=error.status_code,
         widget=widget,
         title="Billing is unavailable",
         error=error,
-        config={"version": 1, "widget": widget, "error": error.body()["error"]},
+        config=config,
     )
 
 
@@ -148,7 +159,7 @@ async def widget_page(
         )
         return await _widget_page(request, state, opener, opened)
     except BillportError as error:
-        return _error_page(state, error, widget)
+        return _error_page(request, state, error, widget)
 
 
 @get("/portal", include_in_schema=False, dependencies={"opener": Provide(provide_opener)})
@@ -164,7 +175,7 @@ async def full_page_portal(
             WidgetRequest(widget="customer-portal", key=tenant.publishable_key, token=token)
         )
     except BillportError as error:
-        return _error_page(state, error, "customer-portal")
+        return _error_page(request, state, error, "customer-portal")
     return render(
         "widget.html",
         assets=state.assets,

@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Assertions wait as long as actions do (see the page fixture).
+expect.set_options(timeout=20_000)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -45,7 +47,8 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh page in its own browser context (no shared cookies or storage)."""
     context = browser.new_context(viewport={"width": 900, "height": 700})
-    context.set_default_timeout(10_000)
+    # Generous: CI machines are small and run the portal, the sandbox and Chromium at once.
+    context.set_default_timeout(20_000)
     opened = context.new_page()
     yield opened
     context.close()

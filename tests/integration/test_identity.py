@@ -261,3 +261,24 @@ def test_billing_pages_crud_and_billflow_ids(api: httpx.Client, create_tenant) -
     deleted = api.delete(f"/api/v1/billing_pages/{page['id']}", headers=auth(tenant))
     assert deleted.json() == {"id": page["id"], "deleted": True}
     assert api.get("/embed/billing-pages/bf_pricing").status_code == 404
+
+
+def test_refusals_on_the_tenants_own_page_can_resize_and_report(
+    api: httpx.Client, create_tenant
+) -> None:
+    tenant = create_tenant()
+    page = open_widget(api, "invoices", tenant, origin=ORIGIN, frame="f9")
+    assert page.status_code == 401
+    config = page_config(page.text)
+    assert config["parentOrigin"] == ORIGIN and config["frame"] == "f9"
+    assert f"frame-ancestors {ORIGIN}" in page.headers["content-security-policy"]
+    stranger = open_widget(api, "invoices", tenant, origin="https://evil.test", frame="f9")
+    assert "parentOrigin" not in page_config(stranger.text)
+    assert "frame-ancestors *" in stranger.headers["content-security-policy"]
+
+
+def test_embed_js_revalidates_with_any_matching_etag(api: httpx.Client) -> None:
+    etag = api.get("/embed.js").headers["etag"]
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        assert api.get("/embed.js", headers={"If-None-Match": header}).status_code == 304
+    assert api.get("/embed.js", headers={"If-None-Match": '"other"'}).status_code == 200
