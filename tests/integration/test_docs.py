@@ -24,7 +24,7 @@ def test_the_python_examples_mint_accepted_tokens() -> None:
     assert len(examples) >= 2
     for source in examples:
         namespace: dict[str, Any] = {}
-        exec(compile(source, str(DOC), "exec"), namespace)  # noqa: S102 (our own docs)
+        exec(compile(source, str(DOC), "exec"), namespace)
         token = namespace["billport_token"](SECRET, KEY, "ada@example.com")
         user = verify_user_token(token, publishable_key=KEY, token_secret=SECRET)
         assert user.email == "ada@example.com"
