@@ -127,6 +127,7 @@
     add("price", o.price);
     add("billing_page", o.billingPage);
     add("currency", o.currency);
+    add("locale", o.locale);
     if (mount.legacy) {
       // Billflow's identity: the hash is of the email, or of the customer id without one.
       if (mount.legacy.email) add("email", mount.legacy.email);
@@ -193,6 +194,7 @@
       price: d.price,
       billingPage: d.billingPage,
       currency: d.currency,
+      locale: d.locale,
     };
   }
 
