@@ -32,6 +32,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "trial_days": "{days}-day free trial",
         "billing_interval": "Billing interval",
         "no_plans": "No plans are available yet.",
+        "unavailable": "Unavailable",
     },
     "fr": {
         "free": "Gratuit",
@@ -62,6 +63,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "trial_days": "Essai gratuit de {days} jours",
         "billing_interval": "Périodicité de facturation",
         "no_plans": "Aucune offre n'est disponible pour le moment.",
+        "unavailable": "Indisponible",
     },
 }
 

@@ -6,7 +6,12 @@ import re
 from decimal import Decimal
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    get_currency_precision,
+    get_territory_currencies,
+)
 
 DEFAULT_LOCALE = "en"
 SUPPORTED_LOCALES = ("en", "fr")
@@ -25,6 +30,20 @@ def pick_locale(wanted: str | None) -> str:
         if language in SUPPORTED_LOCALES:
             return language
     return DEFAULT_LOCALE
+
+
+def locale_currency(accept_language: str | None) -> str | None:
+    """The currency of the visitor's country, from a tag like ``fr-FR`` (None without one)."""
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().replace("-", "_")
+        try:
+            territory = Locale.parse(tag).territory if tag else None
+        except (ValueError, UnknownLocaleError):
+            continue
+        if territory:
+            currencies = get_territory_currencies(territory)
+            return currencies[0].lower() if currencies else None
+    return None
 
 
 def major_units(minor: int | Decimal | str, currency: str) -> Decimal:

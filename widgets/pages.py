@@ -60,6 +60,7 @@ def _plan_json(plan: Plan, current_price: str | None) -> dict[str, Any]:
     return {
         "key": plan.key,
         "name": plan.name,
+        "disabled": plan.disabled,
         "current": any(p.id == current_price for p in plan.prices),
         "prices": [
             {
@@ -85,12 +86,17 @@ async def acquisition_content(
     locale: str,
     currency: str | None,
     price: str | None,
+    preferred_currency: str | None = None,
 ) -> PageContent:
     tenant, session = opened.tenant, opened.session
     options = widget_options(opened)
     catalog = await CatalogService(tenants.session, tenants, cache).current(tenant, database)
     plans = plans_for(
-        catalog, currency=currency or options.get("currency"), locale=locale, options=options
+        catalog,
+        currency=currency or options.get("currency"),
+        locale=locale,
+        options=options,
+        preferred_currency=preferred_currency,
     )
     subscriptions: list[dict[str, Any]] = []
     has_payment_method = False

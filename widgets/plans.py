@@ -47,6 +47,8 @@ class Plan:
     highlight: bool
     order: int
     prices: list[PlanPrice] = field(default_factory=list)
+    # Shown but not for sale (a billing page's ``disabled_plans``).
+    disabled: bool = False
 
     def price_for(self, interval: str | None) -> PlanPrice | None:
         return next((p for p in self.prices if p.interval == interval), None)
@@ -157,15 +159,26 @@ def _describe_tiers(
 
 
 def plans_for(
-    catalog: Catalog, *, currency: str | None, locale: str, options: dict[str, Any]
+    catalog: Catalog,
+    *,
+    currency: str | None,
+    locale: str,
+    options: dict[str, Any],
+    preferred_currency: str | None = None,
 ) -> list[Plan]:
     """``build_plans``, remembered per catalog version: pages show it on every request."""
-    key = json.dumps(["plans", currency, locale, options], sort_keys=True, default=str)
+    key = json.dumps(
+        ["plans", currency, preferred_currency, locale, options], sort_keys=True, default=str
+    )
     if key not in catalog.derived:
         if len(catalog.derived) > 256:
             catalog.derived.clear()
         catalog.derived[key] = build_plans(
-            catalog, currency=currency, locale=locale, options=options
+            catalog,
+            currency=currency,
+            locale=locale,
+            options=options,
+            preferred_currency=preferred_currency,
         )
     return list(catalog.derived[key])
 
@@ -176,10 +189,16 @@ def build_plans(
     currency: str | None,
     locale: str,
     options: dict[str, Any] | None = None,
+    preferred_currency: str | None = None,
 ) -> list[Plan]:
-    """The plans to show, ordered, with their recurring prices described in ``locale``."""
+    """The plans to show, ordered, with their recurring prices described in ``locale``.
+
+    ``currency`` is required (prices without it are left out); ``preferred_currency`` (the
+    visitor's, from their locale) is used where a price offers it.
+    """
     options = options or {}
     hidden = set(options.get("hidden_plans") or [])
+    disabled = set(options.get("disabled_plans") or [])
     order_override: dict[str, int] = {
         str(k): _int(v, 0) for k, v in (options.get("plan_order") or {}).items()
     }
@@ -217,6 +236,7 @@ def build_plans(
                 order=order_override.get(
                     key, order_override.get(product["id"], _int(metadata.get("order"), 1000))
                 ),
+                disabled=key in disabled or product["id"] in disabled,
             ),
         )
     by_product = {plan.product_id: plan for plan in plans.values()}
@@ -225,11 +245,12 @@ def build_plans(
         if plan is None or not price.get("active", True) or price.get("type") != "recurring":
             continue
         product = catalog.products_by_id[plan.product_id]
-        wanted = (currency or price["currency"]).lower()
         options_for = price.get("currency_options") or {}
+        wanted = (currency or preferred_currency or price["currency"]).lower()
         if wanted != price["currency"] and wanted not in options_for:
             if currency:
                 continue
+            wanted = price["currency"]
         recurring = price.get("recurring") or {}
         amounts, code = _amount_in(price, wanted)
         plan.prices.append(

@@ -21,7 +21,7 @@ from .assets import Asset
 from .billing.routes import WidgetBillingController
 from .catalog.routes import CatalogController
 from .identity import OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
-from .money import pick_locale
+from .money import locale_currency, pick_locale
 from .pages import ACQUISITION, PageContent, acquisition_content
 from .rendering import render
 
@@ -91,6 +91,7 @@ async def _widget_page(
             state.database,
             locale=pick_locale(query.get("locale") or request.headers.get("accept-language")),
             currency=(query.get("currency") or "").lower()[:3] or None,
+            preferred_currency=locale_currency(request.headers.get("accept-language")),
             price=query.get("price") or None,
         )
     return render(

@@ -338,3 +338,63 @@ def test_widget_api_refuses_bad_input(api: httpx.Client, create_tenant, catalog)
         assert answer.status_code == status, (body, answer.text)
         assert set(answer.json()) == {"error"}
     assert api.post("/w/api/subscribe", json={}).status_code == 401
+
+
+def test_language_currency_theme_and_page_options(
+    api: httpx.Client, create_tenant, stripe_client: stripe.StripeClient
+) -> None:
+    product = stripe_client.v1.products.create(
+        params={"name": "Pro", "metadata": {"service": "notes", "tier": "pro"}}
+    )
+    stripe_client.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "unit_amount": 1200,
+            "recurring": {"interval": "month"},
+            "currency_options": {"eur": {"unit_amount": 1100}},
+        }
+    )
+    basic = stripe_client.v1.products.create(
+        params={"name": "Basic", "metadata": {"service": "notes", "tier": "basic"}}
+    )
+    stripe_client.v1.prices.create(
+        params={
+            "product": basic.id,
+            "currency": "usd",
+            "unit_amount": 500,
+            "recurring": {"interval": "month"},
+        }
+    )
+    tenant = create_tenant()
+    key = tenant["publishable_key"]
+    french = api.get("/w/plan-picker", params={"key": key}, headers={"Accept-Language": "fr-FR"})
+    assert "11\u00a0€ / mois" in french.text.replace("\u202f", "\u00a0")
+    assert "Choisir Pro" in french.text
+    assert "5\u00a0$US / mois" in french.text.replace("\u202f", "\u00a0")
+    english = api.get("/w/plan-picker", params={"key": key, "locale": "en"})
+    assert "$12 / month" in english.text
+    euros = api.get("/w/plan-picker", params={"key": key, "currency": "eur"})
+    assert "€11 / month" in euros.text and "Basic" not in euros.text
+
+    api.patch(
+        "/api/v1/tenant",
+        headers={"Authorization": f"Bearer {tenant['secret_key']}"},
+        json={
+            "widget_options": {
+                "theme": {
+                    "primary": "#5b21b6",
+                    "font": "'Inter', sans-serif",
+                    "radius": "4px; } body { display: none",
+                },
+                "disabled_plans": ["notes:basic"],
+            }
+        },
+    )
+    themed = api.get("/w/plan-picker", params={"key": key})
+    assert "--bp-primary: #5b21b6;" in themed.text
+    assert "--bp-font: 'Inter', sans-serif;" in themed.text
+    assert "display: none" not in themed.text
+    assert "Unavailable" in themed.text
+    config = page_config(themed.text)
+    assert [p["disabled"] for p in config["plans"] if p["name"] == "Basic"] == [True]

@@ -248,7 +248,7 @@
 
   function choosePlan(key) {
     const plan = planByKey(key);
-    if (!plan || busy) return;
+    if (!plan || plan.disabled || busy) return;
     const price = licensedPrice(plan);
     chosen = { plan, price };
     emit("select_plan", { plan: plan.key, name: plan.name, price: price.id, interval: price.interval });
@@ -344,7 +344,7 @@
       const current = Boolean(plan && plan.prices.some((p) => p.id === cfg.current.price));
       node.classList.toggle("bp-plan-current", current);
       const button = node.querySelector(".bp-choose");
-      if (button) {
+      if (button && !plan.disabled) {
         button.disabled = current;
         button.textContent = current ? texts.current_plan : (texts.choose || "Choose {plan}").replace("{plan}", plan.name);
       }
