@@ -265,6 +265,7 @@ def test_three_d_secure_card(
     frame.get_by_role("button", name="Subscribe").click()
     frame.get_by_role("button", name="Complete authentication").click()
     expect(frame.get_by_text("You are now subscribed to Pro.")).to_be_visible()
+    assert events(page) == ["pre_load", "post_load", "pre_subscribe", "create_subscription"]
     assert payload(page, "create_subscription")["response"]["status"] == "active"
     assert [s.status for s in only_subscriptions(stripe_client, email)] == ["active"]
 
@@ -284,7 +285,7 @@ def test_failed_three_d_secure_leaves_nothing(
     frame.get_by_role("button", name="Subscribe").click()
     frame.get_by_role("button", name="Fail authentication").click()
     expect(frame.get_by_role("alert")).to_be_visible()
-    assert "create_subscription" not in events(page)
+    assert events(page) == ["pre_load", "post_load", "pre_subscribe"]
     assert all(s.status != "active" for s in only_subscriptions(stripe_client, email))
     assert [s for s in only_subscriptions(stripe_client, email) if s.status == "incomplete"] == []
 
@@ -326,6 +327,7 @@ def test_promotion_code_and_seats(
     frame.get_by_role("button", name="Subscribe").click()
     expect(frame.get_by_text("You are now subscribed to Team.")).to_be_visible()
 
+    assert events(page) == ["pre_load", "post_load", "pre_subscribe", "create_subscription"]
     created = payload(page, "create_subscription")["response"]
     assert created["items"]["data"][0]["quantity"] == 5
     invoice = stripe_client.v1.invoices.retrieve(created["latest_invoice"]["id"])
@@ -348,6 +350,7 @@ def test_interval_toggle_and_anonymous_visitors(
     expect(frame.get_by_text("$12 / month")).to_be_visible()
     frame.get_by_role("button", name="Choose Pro").click()
     page.wait_for_function("seen.settings.some((p) => p.event === 'select_plan')")
+    assert events(page) == ["pre_load", "post_load", "select_plan"]
     chosen = payload(page, "select_plan")["response"]
     assert chosen["price"] == plans["pro_month"]
     assert chosen["interval"] == "month"
@@ -383,7 +386,13 @@ def test_double_click_and_retries_make_one_subscription(
     finally:
         httpx.delete(f"{sandbox_url}/_sandbox/faults")
     assert [s.status for s in only_subscriptions(stripe_client, email)] == ["active"]
-    assert events(page).count("create_subscription") == 1
+    assert events(page) == [
+        "pre_load",
+        "post_load",
+        "pre_subscribe",
+        "pre_subscribe",
+        "create_subscription",
+    ]
 
 
 def test_a_stripe_timeout_then_a_retry_makes_one_subscription(

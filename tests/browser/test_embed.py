@@ -29,6 +29,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 from playwright.sync_api import ConsoleMessage, Frame, Page, expect
 
+from tests.browser.host import RECORDER, HostSite, embed_script
 from tests.servers import ServerThread
 
 SCREENSHOT = "/tmp/billport-embed-host-page.png"
@@ -36,53 +37,6 @@ INITIAL_HEIGHT = 150
 # The accessible name embed.js gives each iframe.
 TITLE = "Billing \N{EN DASH} {}"
 EMBED_JS_GZIP_LIMIT = 6 * 1024
-
-# Records every way the page hears about widget events; `gate` decides pre_* events.
-RECORDER = """
-<script>
-  window.seen = { settings: [], dom: [], mount: [], messages: [] };
-  window.gate = null;
-  window.billportSettings = {
-    handleResponse(payload) {
-      seen.settings.push(payload);
-      return window.gate ? window.gate(payload) : undefined;
-    },
-  };
-  document.addEventListener("billport:event", (e) => seen.dom.push(e.detail));
-  window.addEventListener("message", (e) => seen.messages.push({ origin: e.origin, data: e.data }));
-</script>
-"""
-
-
-class HostSite:
-    """The tenant's own web app: pages by path, whatever host name the browser used."""
-
-    def __init__(self) -> None:
-        self.pages: dict[str, str] = {}
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
-        page = self.pages.get(scope["path"])
-        status, body = (200, page.encode()) if page is not None else (404, b"")
-        headers = [(b"content-type", b"text/html; charset=utf-8")]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    def add(self, body: str, head: str = "") -> str:
-        """Serves a page and answers its path."""
-        path = f"/page-{uuid.uuid4().hex[:12]}"
-        self.pages[path] = (
-            '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>Acme Notes</title>\n{head}\n</head>\n"
-            '<body style="font-family: system-ui, sans-serif; max-width: 760px; margin: 32px auto">'
-            f"\n{body}\n</body>\n</html>\n"
-        )
-        return path
 
 
 @pytest.fixture(scope="module")
@@ -123,10 +77,6 @@ def user_token(tenant: dict[str, Any], email: str) -> str:
     now = int(time.time())
     claims = {"aud": tenant["publishable_key"], "iat": now, "exp": now + 600, "email": email}
     return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(tenant["token_secret"]))
-
-
-def embed_script(portal_url: str) -> str:
-    return f'<script src="{html.escape(portal_url)}/embed.js" async></script>'
 
 
 def widget_div(widget: str, key: str, token: str | None = None, element_id: str = "") -> str:

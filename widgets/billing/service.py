@@ -15,7 +15,7 @@ import stripe
 
 from portal.errors import BillportError, Conflict, NotFound, ValidationFailed
 from portal.identity.widget_session import WidgetSession
-from portal.stripe_gateway import idempotency_key, stripe_call
+from portal.stripe_gateway import idempotency_key, map_stripe_error, stripe_call
 from tenants.models import Tenant
 
 from ..catalog.service import Catalog
@@ -72,8 +72,6 @@ class BillingService:
         except stripe.InvalidRequestError:
             raise NotFound("No such subscription.", code="subscription_not_found") from None
         except stripe.StripeError as exc:
-            from portal.stripe_gateway import map_stripe_error
-
             raise map_stripe_error(exc) from exc
         if sub.customer != customer_id:
             raise NotFound("No such subscription.", code="subscription_not_found")
