@@ -17,6 +17,21 @@ from .plans import Plan, intervals_of, plans_for
 from .security import stripe_js_url
 
 ACQUISITION = ("plan-picker", "checkout", "signup")
+# What the customer portal may do, per tenant and billing page (docs/widgets.md).
+PORTAL_OPTIONS = (
+    "allow_plan_change",
+    "allow_quantity_change",
+    "allow_cancel",
+    "cancel_mode",
+    "cancellation_reasons",
+    "retention_coupon",
+    "retention_message",
+    "proration_behavior",
+    "allow_resubscribe",
+    "change_canceled",
+    "show_all_invoices",
+    "quantity",
+)
 THEME_VARIABLES = {
     "primary": "--bp-primary",
     "text": "--bp-text",
@@ -171,3 +186,45 @@ async def acquisition_content(
         config=config,
         stripe_js=stripe_js_url(tenant.stripe_api_base),
     )
+
+
+async def portal_content(opened: OpenedWidget, tenants: TenantService, locale: str) -> PageContent:
+    """The customer portal and invoices pages: their scripts load the customer's data."""
+    options = widget_options(opened)
+    config = {
+        "stripeKey": tenants.stripe_publishable_key(opened.tenant),
+        "locale": locale,
+        "texts": MESSAGES[locale],
+        "options": {key: options[key] for key in PORTAL_OPTIONS if key in options},
+    }
+    return PageContent(
+        template=f"{opened.session.widget}.html",
+        context={"texts": MESSAGES[locale], "theme_css": theme_css(options)},
+        config=config,
+        stripe_js=stripe_js_url(opened.tenant.stripe_api_base),
+    )
+
+
+async def page_content(
+    opened: OpenedWidget,
+    tenants: TenantService,
+    cache: CatalogCache,
+    database: Database,
+    *,
+    locale: str,
+    currency: str | None,
+    price: str | None,
+    preferred_currency: str | None,
+) -> PageContent:
+    if opened.session.widget in ACQUISITION:
+        return await acquisition_content(
+            opened,
+            tenants,
+            cache,
+            database,
+            locale=locale,
+            currency=currency,
+            price=price,
+            preferred_currency=preferred_currency,
+        )
+    return await portal_content(opened, tenants, locale)

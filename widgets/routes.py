@@ -22,9 +22,17 @@ from .billing.routes import WidgetBillingController
 from .catalog.routes import CatalogController
 from .identity import OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
 from .money import locale_currency, pick_locale
-from .pages import ACQUISITION, PageContent, acquisition_content
+from .pages import page_content
 from .rendering import render
 
+# The scripts of each widget page, after channel.js (and Stripe.js where cards are taken).
+SCRIPTS = {
+    "plan-picker": ("widgets.js",),
+    "checkout": ("widgets.js",),
+    "signup": ("widgets.js",),
+    "customer-portal": ("portal-kit.js", "portal.js", "portal-payments.js"),
+    "invoices": ("portal-kit.js", "portal-payments.js"),
+}
 TITLES = {
     "plan-picker": "Plans",
     "checkout": "Checkout",
@@ -70,43 +78,50 @@ async def widget_asset(
 
 
 async def _widget_page(
-    request: Request[Any, Any, Any], state: State, opener: WidgetOpener, opened: OpenedWidget
+    request: Request[Any, Any, Any],
+    state: State,
+    opener: WidgetOpener,
+    opened: OpenedWidget,
+    *,
+    return_url: str | None = None,
+    full_page: bool = False,
 ) -> Response[str]:
     query = request.query_params
     tenant, session = opened.tenant, opened.session
     config: dict[str, Any] = {
         "version": 1,
         "widget": session.widget,
-        "frame": query.get("frame", "")[:64],
+        "frame": "" if full_page else query.get("frame", "")[:64],
         "parentOrigin": session.parent_origin,
         "session": opened.signed_session,
         "sessionHeader": HEADER,
     }
-    content = PageContent(template="widget.html")
-    if session.widget in ACQUISITION:
-        content = await acquisition_content(
-            opened,
-            opener.tenants,
-            state.catalog_cache,
-            state.database,
-            locale=pick_locale(query.get("locale") or request.headers.get("accept-language")),
-            currency=(query.get("currency") or "").lower()[:3] or None,
-            preferred_currency=locale_currency(request.headers.get("accept-language")),
-            price=query.get("price") or None,
-        )
+    language = query.get("locale") or request.headers.get("accept-language")
+    content = await page_content(
+        opened,
+        opener.tenants,
+        state.catalog_cache,
+        state.database,
+        locale=pick_locale(language),
+        currency=(query.get("currency") or "").lower()[:3] or None,
+        preferred_currency=locale_currency(request.headers.get("accept-language")),
+        price=query.get("price") or None,
+    )
     return render(
         content.template,
         assets=state.assets,
-        frame_ancestors=list(tenant.allowed_origins),
+        # The full page is opened from a link, never framed.
+        frame_ancestors=[] if full_page else list(tenant.allowed_origins),
         stripe_api_base=tenant.stripe_api_base,
         widget=session.widget,
-        title=TITLES[session.widget],
+        title=f"Billing — {tenant.name}" if full_page else TITLES[session.widget],
         tenant_name=tenant.name,
         session=session,
         config={**config, **content.config},
-        full_page=False,
+        full_page=full_page,
+        return_url=return_url,
         stripe_js=content.stripe_js,
-        widget_script="widgets.js" if session.widget in ACQUISITION else None,
+        widget_scripts=SCRIPTS.get(session.widget, ()),
         **content.context,
     )
 
@@ -175,28 +190,11 @@ async def full_page_portal(
         opened = await opener.open(
             WidgetRequest(widget="customer-portal", key=tenant.publishable_key, token=token)
         )
+        return await _widget_page(
+            request, state, opener, opened, return_url=row.return_url, full_page=True
+        )
     except BillportError as error:
         return _error_page(request, state, error, "customer-portal")
-    return render(
-        "widget.html",
-        assets=state.assets,
-        frame_ancestors=[],
-        stripe_api_base=tenant.stripe_api_base,
-        widget="customer-portal",
-        title=f"Billing — {tenant.name}",
-        tenant_name=tenant.name,
-        session=opened.session,
-        config={
-            "version": 1,
-            "widget": "customer-portal",
-            "frame": "",
-            "parentOrigin": "",
-            "session": opened.signed_session,
-            "sessionHeader": HEADER,
-        },
-        full_page=True,
-        return_url=row.return_url,
-    )
 
 
 @get("/w/api/session", include_in_schema=False)

@@ -1,0 +1,1 @@
+"""The customer portal: what a subscriber does after signing up."""

@@ -1,0 +1,1 @@
+/* Customer portal: payment methods, invoices and billing details. */

@@ -1,0 +1,1 @@
+/* Customer portal: subscriptions (filled in below). */
