@@ -23,6 +23,7 @@ from .catalog.routes import CatalogController
 from .identity import OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
 from .money import locale_currency, pick_locale
 from .pages import page_content
+from .portal.subscriptions import PortalSubscriptionsController
 from .rendering import render
 
 # The scripts of each widget page, after channel.js (and Stripe.js where cards are taken).
@@ -217,4 +218,5 @@ ROUTES: list[ControllerRouterHandler] = [
     widget_session_info,
     CatalogController,
     WidgetBillingController,
+    PortalSubscriptionsController,
 ]

@@ -6,6 +6,8 @@ import html
 import uuid
 from typing import Any
 
+from playwright.sync_api import FrameLocator, Page
+
 # Records every event the page hears and lets a test decide pre_* events with `gate`.
 RECORDER = """
 <script>
@@ -65,3 +67,33 @@ def widget_div(widget: str, key: str, token: str | None = None, **data: str) -> 
     attributes.update({f"data-{name.replace('_', '-')}": value for name, value in data.items()})
     rendered = " ".join(f'{name}="{html.escape(value)}"' for name, value in attributes.items())
     return f"<div {rendered}></div>"
+
+
+def open_page(
+    page: Page, site: tuple[HostSite, str], portal_url: str, snippet: str
+) -> FrameLocator:
+    """Serve ``snippet`` (with the recorder and embed.js) on the host site and open it."""
+    host, origin = site
+    path = host.add(RECORDER + snippet + embed_script(portal_url))
+    page.goto(origin + path)
+    return page.frame_locator("[data-billport] iframe")
+
+
+def events(page: Page) -> list[str]:
+    """The events billportSettings.handleResponse heard, in order."""
+    return list(page.evaluate("seen.settings.map((p) => p.event)"))
+
+
+def payload(page: Page, event: str) -> dict[str, Any]:
+    """The last payload of ``event`` that billportSettings.handleResponse heard."""
+    found: dict[str, Any] = page.evaluate(
+        "(event) => seen.settings.filter((p) => p.event === event).pop()", event
+    )
+    return found
+
+
+def fill_card(frame: FrameLocator, number: str) -> None:
+    """Type a test card into the (sandbox) Stripe card fields."""
+    frame.get_by_label("Card number").fill(number)
+    frame.get_by_label("Expiration date (MM / YY)").fill("12 / 34")
+    frame.get_by_label("Security code (CVC)").fill("123")

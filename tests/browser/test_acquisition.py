@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 import stripe
-from playwright.sync_api import FrameLocator, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.browser.host import RECORDER, HostSite, embed_script, widget_div
+from tests.browser.host import HostSite, events, fill_card, open_page, payload, widget_div
 from tests.servers import ServerThread
 from tests.tokens import mint_user_token
 
@@ -53,30 +53,6 @@ def plans(stripe_client: stripe.StripeClient) -> dict[str, str]:
         "team_month": price(team, 3000),
         "team_year": price(team, 30000, "year"),
     }
-
-
-def open_page(page: Page, site: Any, portal_url: str, snippet: str) -> FrameLocator:
-    host, origin = site
-    path = host.add(RECORDER + snippet + embed_script(portal_url))
-    page.goto(origin + path)
-    return page.frame_locator("[data-billport] iframe")
-
-
-def events(page: Page) -> list[str]:
-    return list(page.evaluate("seen.settings.map((p) => p.event)"))
-
-
-def payload(page: Page, event: str) -> dict[str, Any]:
-    found: dict[str, Any] = page.evaluate(
-        "(event) => seen.settings.filter((p) => p.event === event).pop()", event
-    )
-    return found
-
-
-def fill_card(frame: FrameLocator, number: str) -> None:
-    frame.get_by_label("Card number").fill(number)
-    frame.get_by_label("Expiration date (MM / YY)").fill("12 / 34")
-    frame.get_by_label("Security code (CVC)").fill("123")
 
 
 def customer_with_subscription(

@@ -47,7 +47,7 @@ class BillingService:
         self.client = client
         self.catalog = catalog
 
-    def _key(self, *parts: str) -> str:
+    def key(self, *parts: str) -> str:
         return idempotency_key(self.tenant.id, *parts)
 
     # -- reading -------------------------------------------------------------------------
@@ -121,7 +121,7 @@ class BillingService:
             params["metadata"] = {"billport_user_id": self.session.user_id}
         customer = await stripe_call(
             self.client.v1.customers.create_async(
-                params=params, options={"idempotency_key": self._key("customer", email)}
+                params=params, options={"idempotency_key": self.key("customer", email)}
             )
         )
         return str(customer.id)
@@ -134,7 +134,7 @@ class BillingService:
             self.client.v1.payment_methods.attach_async(
                 payment_method,
                 params={"customer": customer_id},
-                options={"idempotency_key": self._key("attach", payment_method, customer_id)},
+                options={"idempotency_key": self.key("attach", payment_method, customer_id)},
             )
         )
         return str(attached.id)
@@ -208,7 +208,7 @@ class BillingService:
             await stripe_call(
                 self.client.v1.subscriptions.create_async(
                     params=params,
-                    options={"idempotency_key": self._key("subscribe", customer_id, action_id)},
+                    options={"idempotency_key": self.key("subscribe", customer_id, action_id)},
                 )
             )
         )
@@ -242,14 +242,14 @@ class BillingService:
                 await stripe_call(
                     self.client.v1.subscriptions.cancel_async(
                         subscription_id,
-                        options={"idempotency_key": self._key("abandon", subscription_id)},
+                        options={"idempotency_key": self.key("abandon", subscription_id)},
                     )
                 )
             return
         raise Conflict("This subscription is already under way.", code="subscription_started")
 
     # -- changing plans ------------------------------------------------------------------
-    def _change_items(
+    def change_items(
         self, sub: dict[str, Any], price_id: str, quantity: int
     ) -> list[dict[str, Any]]:
         items = sub["items"]["data"]
@@ -272,7 +272,7 @@ class BillingService:
             "customer": sub["customer"],
             "subscription": subscription_id,
             "subscription_details": {
-                "items": self._change_items(sub, price_id, quantity),
+                "items": self.change_items(sub, price_id, quantity),
                 "proration_behavior": "always_invoice",
             },
         }
@@ -301,7 +301,7 @@ class BillingService:
         if sub["status"] not in LIVE:
             raise Conflict("This subscription has ended.", code="subscription_ended")
         params: Any = {
-            "items": self._change_items(sub, price_id, quantity),
+            "items": self.change_items(sub, price_id, quantity),
             "proration_behavior": "always_invoice",
             "metadata": self.plan_metadata(price),
         }
@@ -313,7 +313,7 @@ class BillingService:
                 subscription_id,
                 params=params,
                 options={
-                    "idempotency_key": self._key("change", subscription_id, action_id),
+                    "idempotency_key": self.key("change", subscription_id, action_id),
                 },
             )
         )
