@@ -20,10 +20,8 @@ ACQUISITION = ("plan-picker", "checkout", "signup")
 # What the customer portal may do, per tenant and billing page (docs/widgets.md).
 PORTAL_OPTIONS = (
     "allow_plan_change",
-    "allow_quantity_change",
     "allow_cancel",
     "cancel_mode",
-    "cancellation_reasons",
     "retention_coupon",
     "retention_message",
     "proration_behavior",

@@ -30,19 +30,25 @@ def tenant(create_tenant, site) -> dict[str, Any]:
 
 @pytest.fixture
 def plans(stripe_client: stripe.StripeClient) -> dict[str, str]:
-    def price(name: str, tier: str, amount: int) -> str:
-        product = stripe_client.v1.products.create(
-            params={"name": name, "metadata": {"service": "notes", "tier": tier}}
-        )
+    def product(name: str, tier: str) -> str:
+        params = {"name": name, "metadata": {"service": "notes", "tier": tier}}
+        return str(stripe_client.v1.products.create(params=params).id)
+
+    def price(product_id: str, amount: int, interval: str = "month") -> str:
         params = {
-            "product": product.id,
+            "product": product_id,
             "currency": "usd",
             "unit_amount": amount,
-            "recurring": {"interval": "month"},
+            "recurring": {"interval": interval},
         }
         return str(stripe_client.v1.prices.create(params=params).id)
 
-    return {"starter": price("Starter", "starter", 1000), "pro": price("Pro", "pro", 2000)}
+    starter, pro = product("Starter", "starter"), product("Pro", "pro")
+    return {
+        "starter": price(starter, 1000),
+        "pro": price(pro, 2000),
+        "pro_year": price(pro, 20000, "year"),
+    }
 
 
 def set_options(api: httpx.Client, tenant: dict[str, Any], **options: Any) -> None:
@@ -98,6 +104,21 @@ def test_upgrade_with_a_preview(
     assert sub.metadata["tier"] == "pro"
 
 
+def test_interval_change_to_yearly(
+    page: Page, portal_url: str, site, tenant, plans, stripe_client: stripe.StripeClient
+) -> None:
+    email, sub_id = subscriber(stripe_client, plans["pro"])
+    frame = open_portal(page, site, portal_url, tenant, email)
+    frame.get_by_role("button", name="Change plan").click()
+    frame.get_by_label("Pro — $200 / year").check()
+    expect(frame.get_by_text("Due now")).to_be_visible()
+    frame.get_by_role("button", name="Confirm change").click()
+    expect(frame.locator(".bp-facts dd", has_text="$200 / year")).to_be_visible()
+    assert events(page)[-2:] == ["pre_change_plan", "change_plan"]
+    sub = stripe_client.v1.subscriptions.retrieve(sub_id)
+    assert sub["items"]["data"][0]["price"]["id"] == plans["pro_year"]
+
+
 def test_seat_change(
     page: Page, portal_url: str, site, tenant, plans, api, stripe_client: stripe.StripeClient
 ) -> None:
@@ -135,6 +156,24 @@ def test_cancel_at_period_end_with_a_reason_then_keep_it(
     expect(frame.get_by_text("Your subscription ends on")).to_have_count(0)
     assert events(page)[-2:] == ["pre_resubscribe", "resubscribe"]
     assert stripe_client.v1.subscriptions.retrieve(sub_id).cancel_at_period_end is False
+
+
+def test_cancel_immediately_when_the_tenant_says_so(
+    page: Page, portal_url: str, site, tenant, plans, api, stripe_client: stripe.StripeClient
+) -> None:
+    set_options(api, tenant, cancel_mode="immediately")
+    email, sub_id = subscriber(stripe_client, plans["pro"])
+    frame = open_portal(page, site, portal_url, tenant, email)
+    frame.get_by_role("button", name="Cancel subscription").click()
+    frame.get_by_label("I don't use it enough").check()
+    frame.get_by_role("button", name="Cancel subscription").last.click()
+    expect(frame.get_by_text("Ended", exact=True)).to_be_visible()
+    expect(frame.get_by_role("button", name="Subscribe again")).to_be_visible()
+    assert events(page)[-1] == "cancel_subscription"
+    assert payload(page, "cancel_subscription")["response"]["status"] == "canceled"
+    sub = stripe_client.v1.subscriptions.retrieve(sub_id)
+    assert sub.status == "canceled"
+    assert sub.cancellation_details.feedback == "unused"
 
 
 def test_retention_offer_is_shown_once_and_keeps_the_customer(
