@@ -23,6 +23,7 @@ from .catalog.routes import CatalogController
 from .identity import OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
 from .money import locale_currency, pick_locale
 from .pages import page_content
+from .portal.routes import PORTAL_ROUTES
 from .portal.subscriptions import PortalSubscriptionsController
 from .rendering import render
 
@@ -219,4 +220,5 @@ ROUTES: list[ControllerRouterHandler] = [
     CatalogController,
     WidgetBillingController,
     PortalSubscriptionsController,
+    *PORTAL_ROUTES,
 ]

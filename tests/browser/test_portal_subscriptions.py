@@ -225,6 +225,44 @@ def test_resubscribe_after_the_end_makes_a_new_subscription(
     )
 
 
+def test_past_due_subscription_paid_with_pay_now(
+    page: Page,
+    portal_url: str,
+    site,
+    tenant,
+    plans,
+    stripe_client: stripe.StripeClient,
+    sandbox_url: str,
+    sandbox_account: str,
+) -> None:
+    email = f"due-{uuid.uuid4().hex[:8]}@example.com"
+    customer = stripe_client.v1.customers.create(params={"email": email})
+    failing = stripe_client.v1.payment_methods.attach(
+        "pm_card_chargeCustomerFail", params={"customer": customer.id}
+    )
+    sub = stripe_client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": plans["pro"]}],
+            "trial_period_days": 3,
+            "default_payment_method": failing.id,
+        }
+    )
+    advance = {"account": sandbox_account, "seconds": 4 * 86400}
+    assert httpx.post(f"{sandbox_url}/_sandbox/clock/advance", json=advance).status_code == 200
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "past_due"
+    good = stripe_client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+    stripe_client.v1.subscriptions.update(sub.id, params={"default_payment_method": good.id})
+
+    frame = open_portal(page, site, portal_url, tenant, email)
+    expect(frame.get_by_text("Your last payment of $20.00 failed.")).to_be_visible()
+    frame.get_by_role("button", name="Pay now").click()
+    expect(frame.get_by_text("Active", exact=True)).to_be_visible()
+    assert events(page)[-1] == "pay_invoice"
+    assert payload(page, "pay_invoice")["response"]["status"] == "paid"
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
 def test_metered_usage_is_shown(
     page: Page, portal_url: str, site, tenant, stripe_client: stripe.StripeClient
 ) -> None:

@@ -304,17 +304,19 @@
   }
 
   // -- past due: retry the open invoice with the card on file -------------------------------
+  // The payments script pays (with 3D Secure when the bank asks) and emits pay_invoice.
   async function payNow(sub, buttonNode, error) {
     await run(buttonNode, "Paying…", error, async () => {
-      const answer = await kit.api(`/w/api/portal/invoices/${sub.open_invoice.id}/pay`, { json: {} });
-      kit.emit("pay_invoice", answer.invoice || answer, { subscription: sub.id });
-      await load();
+      await window.BillportPayments.payInvoice({ ...sub.open_invoice, subscription: sub.id }, null);
     });
   }
 
   function start() {
     wireTabs();
-    if (root) load();
+    if (!root) return;
+    load();
+    // A card added or an invoice paid in another panel can change what subscriptions show.
+    document.addEventListener("billport:portal-changed", () => load());
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

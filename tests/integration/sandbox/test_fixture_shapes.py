@@ -113,6 +113,20 @@ NULLABLE: dict[str, set[str]] = {
         *(f"items.data.{path}" for path in _ITEM_NULLABLE),
     },
     "subscription_item": _ITEM_NULLABLE,
+    "subscription_schedule": {
+        "billing_mode.flexible",
+        "canceled_at",
+        "completed_at",
+        "default_settings.automatic_tax.liability",
+        "default_settings.billing_thresholds",
+        "default_settings.transfer_data",
+        "phases.billing_thresholds",
+        "phases.invoice_settings",
+        "phases.items.billing_thresholds",
+        "phases.items.plan.transform_usage",
+        "phases.transfer_data",
+        "released_at",
+    },
     "invoice": {
         "automatic_tax.liability",
         "customer_address",
@@ -510,6 +524,14 @@ def _deleted_subscription_item(sb: Sandbox) -> Any:
     return sb.delete(f"/v1/subscription_items/{item.id}")
 
 
+def _subscription_schedule(sb: Sandbox) -> Any:
+    subscription = _subscribed(sb)
+    schedule = sb.sdk.v1.subscription_schedules.create(
+        params={"from_subscription": subscription["id"]}
+    )
+    return sb.get(f"/v1/subscription_schedules/{schedule.id}")
+
+
 def _invoice(sb: Sandbox) -> Any:
     return sb.get(f"/v1/invoices/{_subscribed(sb)['latest_invoice']}")
 
@@ -595,6 +617,7 @@ MAKERS: dict[str, Callable[[Sandbox], Any]] = {
     "subscription": _subscription,
     "subscription_item": _subscription_item,
     "deleted_subscription_item": _deleted_subscription_item,
+    "subscription_schedule": _subscription_schedule,
     "invoice": _invoice,
     "invoice (preview)": _invoice_preview,
     "line_item": _line_item,
