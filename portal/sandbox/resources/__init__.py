@@ -14,7 +14,9 @@ from . import (
     setup_intents,
     stripejs,
     subscription_items,
+    subscription_schedules,
     subscriptions,
+    tax_ids,
     webhook_endpoints,
 )
 
@@ -32,6 +34,8 @@ __all__ = [
     "setup_intents",
     "stripejs",
     "subscription_items",
+    "subscription_schedules",
     "subscriptions",
+    "tax_ids",
     "webhook_endpoints",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import copy
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -140,6 +140,15 @@ class Billing:
             if previous:
                 self.emit("customer.subscription.updated", subscription, previous)
             self.before[subscription_id] = copy.deepcopy(subscription)
+
+
+# Other modules' reasons for a subscription to need attention (a schedule's phase ending):
+# each source answers ``(time, order among equals, what)`` or None, and ``DUE_PERFORMERS[what]``
+# performs it, in time order with everything else the clock runs.
+DUE_SOURCES: list[Callable[[Account, dict[str, Any]], tuple[int, int, str] | None]] = []
+DUE_PERFORMERS: dict[str, Callable[[Billing, dict[str, Any], int], None]] = {}
+# Called by ``cancel`` once a subscription has ended, whatever ended it.
+on_subscription_canceled: list[Callable[[Billing, dict[str, Any]], None]] = []
 
 
 # -- periods ----------------------------------------------------------------------------------
@@ -1431,6 +1440,8 @@ def cancel(
     live_subscriptions(account).pop(subscription["id"], None)
     b.emit("customer.subscription.deleted", subscription)
     b.settle(subscription)
+    for hook in on_subscription_canceled:
+        hook(b, subscription)
 
 
 def line_price(account: Account, line: dict[str, Any]) -> dict[str, Any]:
@@ -1540,6 +1551,10 @@ def _next_due(account: Account, subscription: dict[str, Any]) -> tuple[int, int,
         latest = account.find(subscription["latest_invoice"] or "")
         if latest is not None and latest["status"] == "open" and latest["due_date"]:
             due.append((latest["due_date"], 8, "overdue"))
+    for source in DUE_SOURCES:
+        found = source(account, subscription)
+        if found is not None:
+            due.append(found)
     return min(due) if due else None
 
 
@@ -1627,6 +1642,8 @@ def _perform(b: Billing, subscription: dict[str, Any], what: str, at: int) -> No
         latest = account.get("invoice", subscription["latest_invoice"])
         b.emit("invoice.overdue", latest)
         subscription["status"] = "past_due"
+    elif what in DUE_PERFORMERS:
+        DUE_PERFORMERS[what](b, subscription, at)
 
 
 def _scheduled_cancel(b: Billing, subscription: dict[str, Any], at: int) -> None:

@@ -1173,8 +1173,28 @@ def _undo_cancel(subscription: dict[str, Any], raw_details: Any) -> None:
 _CANCELED_UPDATABLE = {"cancellation_details", "metadata", "expand"}
 
 
-def update(req: Request, subscription: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
-    """Apply ``p`` (update parameters) to ``subscription``: the route and item routes use it."""
+def refuse_if_scheduled(subscription: dict[str, Any], p: dict[str, Any]) -> None:
+    """A subscription managed by a schedule changes its items and cancellation through it."""
+    schedule = subscription.get("schedule")
+    if not schedule:
+        return
+    if "cancel_at" in p or "cancel_at_period_end" in p:
+        what = "cancelation behavior"
+    elif p.get("items") not in (None, ""):
+        what = "items"
+    else:
+        return
+    raise InvalidRequest(
+        f"The subscription is managed by the subscription schedule `{schedule}`, and updating "
+        f"any {what} directly is not allowed. Please update the schedule instead."
+    )
+
+
+def update(
+    req: Request, subscription: dict[str, Any], p: dict[str, Any], *, by_schedule: bool = False
+) -> dict[str, Any]:
+    """Apply ``p`` (update parameters) to ``subscription``: the route and item routes use it,
+    and a subscription schedule entering a phase (``by_schedule``)."""
     account = req.acct
     b = Billing.for_request(req)
     if subscription["status"] in billing.ENDED:
@@ -1190,6 +1210,8 @@ def update(req: Request, subscription: dict[str, Any], p: dict[str, Any]) -> dic
         )
         b.flush()
         return subscription
+    if not by_schedule:
+        refuse_if_scheduled(subscription, p)
     payment_behavior = _choice(
         p.get("payment_behavior") or "allow_incomplete", "payment_behavior", PAYMENT_BEHAVIORS
     )

@@ -284,6 +284,22 @@ def _deleted_customer(sb: Sandbox) -> Any:
     return sb.delete(f"/v1/customers/{sb.sdk.v1.customers.create().id}")
 
 
+def _tax_id(sb: Sandbox) -> Any:
+    customer = sb.sdk.v1.customers.create(params={"email": "vat@example.com"})
+    tax_id = sb.sdk.v1.customers.tax_ids.create(
+        customer.id, params={"type": "eu_vat", "value": "DE123456789"}
+    )
+    return sb.get(f"/v1/customers/{customer.id}/tax_ids/{tax_id.id}")
+
+
+def _deleted_tax_id(sb: Sandbox) -> Any:
+    customer = sb.sdk.v1.customers.create(params={"email": "vat@example.com"})
+    tax_id = sb.sdk.v1.customers.tax_ids.create(
+        customer.id, params={"type": "gb_vat", "value": "GB123456789"}
+    )
+    return sb.delete(f"/v1/customers/{customer.id}/tax_ids/{tax_id.id}")
+
+
 def _product(sb: Sandbox) -> Any:
     product = sb.sdk.v1.products.create(
         params={
@@ -597,6 +613,8 @@ def _discount(sb: Sandbox) -> Any:
 MAKERS: dict[str, Callable[[Sandbox], Any]] = {
     "customer": _customer,
     "deleted_customer": _deleted_customer,
+    "tax_id": _tax_id,
+    "deleted_tax_id": _deleted_tax_id,
     "product": _product,
     "deleted_product": _deleted_product,
     "price": _price,
