@@ -119,6 +119,69 @@ def test_interval_change_to_yearly(
     assert sub["items"]["data"][0]["price"]["id"] == plans["pro_year"]
 
 
+def test_downgrade_waits_for_the_renewal(
+    page: Page,
+    portal_url: str,
+    site,
+    tenant,
+    plans,
+    api,
+    stripe_client: stripe.StripeClient,
+    sandbox_url: str,
+    sandbox_account: str,
+) -> None:
+    set_options(api, tenant, proration_behavior="downgrade_at_period_end")
+    email, sub_id = subscriber(stripe_client, plans["pro"])
+    frame = open_portal(page, site, portal_url, tenant, email)
+    frame.get_by_role("button", name="Change plan").click()
+    frame.get_by_label("Starter — $10 / month").check()
+    expect(frame.get_by_text("Nothing is charged now.")).to_be_visible()
+    frame.get_by_role("button", name="Confirm change").click()
+    expect(frame.get_by_text("Changes to Starter ($10 / month) on")).to_be_visible()
+    assert events(page)[-2:] == ["pre_change_plan", "change_plan"]
+    sub = stripe_client.v1.subscriptions.retrieve(sub_id)
+    assert sub["items"]["data"][0]["price"]["id"] == plans["pro"]
+    assert sub.schedule
+
+    advance = {"account": sandbox_account, "seconds": 32 * 86400}
+    assert httpx.post(f"{sandbox_url}/_sandbox/clock/advance", json=advance).status_code == 200
+    sub = stripe_client.v1.subscriptions.retrieve(sub_id, params={"expand": ["latest_invoice"]})
+    assert sub["items"]["data"][0]["price"]["id"] == plans["starter"]
+    assert sub.latest_invoice.total == 1000
+    assert sub.metadata["tier"] == "starter"
+
+
+def test_a_waiting_downgrade_can_be_dropped(
+    page: Page, portal_url: str, site, tenant, plans, api, stripe_client: stripe.StripeClient
+) -> None:
+    set_options(api, tenant, proration_behavior="downgrade_at_period_end")
+    email, sub_id = subscriber(stripe_client, plans["pro"])
+    frame = open_portal(page, site, portal_url, tenant, email)
+    frame.get_by_role("button", name="Change plan").click()
+    frame.get_by_label("Starter — $10 / month").check()
+    frame.get_by_role("button", name="Confirm change").click()
+    frame.get_by_role("button", name="Keep Pro").click()
+    expect(frame.get_by_text("Changes to Starter")).to_have_count(0)
+    assert not stripe_client.v1.subscriptions.retrieve(sub_id).schedule
+    assert events(page)[-1] == "change_plan"
+
+
+def test_upgrades_apply_at_once_when_downgrades_wait(
+    page: Page, portal_url: str, site, tenant, plans, api, stripe_client: stripe.StripeClient
+) -> None:
+    set_options(api, tenant, proration_behavior="downgrade_at_period_end")
+    email, sub_id = subscriber(stripe_client, plans["starter"])
+    frame = open_portal(page, site, portal_url, tenant, email)
+    frame.get_by_role("button", name="Change plan").click()
+    frame.get_by_label("Pro — $20 / month").check()
+    expect(frame.get_by_text("Due now")).to_be_visible()
+    frame.get_by_role("button", name="Confirm change").click()
+    expect(frame.get_by_role("heading", name="Pro")).to_be_visible()
+    sub = stripe_client.v1.subscriptions.retrieve(sub_id)
+    assert sub["items"]["data"][0]["price"]["id"] == plans["pro"]
+    assert not sub.schedule
+
+
 def test_seat_change(
     page: Page, portal_url: str, site, tenant, plans, api, stripe_client: stripe.StripeClient
 ) -> None:

@@ -33,7 +33,21 @@ CANCELLATION_REASONS = {
     "low_quality": "Quality was less than expected",
     "other": "Another reason",
 }
-PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
+PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none", "downgrade_at_period_end")
+# Months in one interval, to compare prices billed over different intervals.
+MONTHS = {
+    "day": Decimal(12) / 365,
+    "week": Decimal(12) / 52,
+    "month": Decimal(1),
+    "year": Decimal(12),
+}
+
+
+def monthly_amount(price: dict[str, Any], quantity: int) -> Decimal:
+    recurring = price.get("recurring") or {}
+    months = MONTHS.get(recurring.get("interval") or "month", Decimal(1))
+    months *= int(recurring.get("interval_count") or 1)
+    return Decimal(int(price.get("unit_amount") or 0) * quantity) / months
 
 
 class ChangeBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -113,7 +127,11 @@ class PortalSubscriptions:
                     "customer": customer_id,
                     "status": "all",
                     "limit": 20,
-                    "expand": ["data.latest_invoice", "data.default_payment_method"],
+                    "expand": [
+                        "data.latest_invoice",
+                        "data.default_payment_method",
+                        "data.schedule",
+                    ],
                 }
             )
         )
@@ -160,6 +178,7 @@ class PortalSubscriptions:
             "plans": self._choices(price),
             "usage": await self._usage(sub, locale),
             "next_invoice": None,
+            "pending_change": self._pending_change(sub, locale),
         }
         if live and not sub.get("cancel_at_period_end") and not sub.get("cancel_at"):
             described["next_invoice"] = await self._next_invoice(sub)
@@ -195,6 +214,31 @@ class PortalSubscriptions:
                 }
             )
         return choices
+
+    def _pending_change(self, sub: dict[str, Any], locale: str) -> dict[str, Any] | None:
+        """A plan change waiting in the subscription's schedule for its next phase."""
+        schedule = sub.get("schedule")
+        if not isinstance(schedule, dict) or schedule.get("status") not in (
+            "active",
+            "not_started",
+        ):
+            return None
+        now = int(time.time())
+        for phase in schedule.get("phases") or []:
+            if phase.get("start_date", 0) <= now or not phase.get("items"):
+                continue
+            price = phase["items"][0]["price"]
+            price_id = price["id"] if isinstance(price, dict) else price
+            full = self.catalog.prices_by_id.get(price_id)
+            product = self.catalog.products_by_id.get(full["product"]) if full else None
+            if full is None or product is None:
+                return None
+            return {
+                "plan": product["name"],
+                "price_label": describe(full, product, full["currency"], locale),
+                "date": phase["start_date"],
+            }
+        return None
 
     def _retention_offer(self, sub: dict[str, Any], locale: str) -> dict[str, Any] | None:
         coupon = self.options.get("retention_coupon")
@@ -256,9 +300,23 @@ class PortalSubscriptions:
         return usage
 
     # -- changing ------------------------------------------------------------------------
-    def _proration(self) -> str:
+    def _behaviour(self) -> str:
         behaviour = str(self.options.get("proration_behavior") or "always_invoice")
         return behaviour if behaviour in PRORATION_BEHAVIORS else "always_invoice"
+
+    def _proration(self) -> str:
+        """Stripe's proration_behavior for a change that applies now."""
+        behaviour = self._behaviour()
+        return "always_invoice" if behaviour == "downgrade_at_period_end" else behaviour
+
+    def _waits_for_renewal(self, sub: dict[str, Any], price_id: str, quantity: int) -> bool:
+        """A downgrade that the tenant wants to start at the next renewal."""
+        item = _licensed_item(sub)
+        if self._behaviour() != "downgrade_at_period_end" or item is None:
+            return False
+        new = self.catalog.prices_by_id.get(price_id) or {}
+        current = monthly_amount(item["price"], int(item.get("quantity") or 1))
+        return monthly_amount(new, quantity) < current
 
     async def _changeable(self, subscription_id: str) -> dict[str, Any]:
         sub = await self.billing.owned_subscription(subscription_id)
@@ -271,6 +329,15 @@ class PortalSubscriptions:
     async def preview(self, subscription_id: str, price_id: str, quantity: int) -> dict[str, Any]:
         sub = await self._changeable(subscription_id)
         self.billing.price(price_id)
+        if self._waits_for_renewal(sub, price_id, quantity):
+            item = _licensed_item(sub) or {}
+            return {
+                "amount_due": 0,
+                "currency": sub["currency"],
+                "immediate": False,
+                "starts_at": item.get("current_period_end"),
+                "lines": [],
+            }
         params: Any = {
             "customer": sub["customer"],
             "subscription": subscription_id,
@@ -304,6 +371,8 @@ class PortalSubscriptions:
             and item.get("quantity") == quantity
         ):
             raise ValidationFailed("That is already your plan.", code="no_change")
+        if self._waits_for_renewal(sub, price_id, quantity):
+            return await self._schedule_downgrade(sub, price_id, quantity, action_id)
         params: Any = {
             "items": self.billing.change_items(sub, price_id, quantity),
             "proration_behavior": self._proration(),
@@ -320,6 +389,80 @@ class PortalSubscriptions:
         )
         return plain(updated)
 
+    async def _schedule_downgrade(
+        self, sub: dict[str, Any], price_id: str, quantity: int, action_id: str
+    ) -> dict[str, Any]:
+        """Keep the current plan until the renewal, then move to the cheaper one.
+
+        Done with a subscription schedule, as Stripe recommends: the current phase ends at the
+        period's end and the next one bills the new price, with nothing prorated.
+        """
+        schedule_id = sub.get("schedule")
+        if isinstance(schedule_id, dict):
+            schedule_id = schedule_id.get("id")
+        if not schedule_id:
+            created = await stripe_call(
+                self.client.v1.subscription_schedules.create_async(
+                    params={"from_subscription": sub["id"]},
+                    options={"idempotency_key": self.billing.key("schedule", sub["id"], action_id)},
+                )
+            )
+            schedule_id = created.id
+        schedule = await stripe_call(
+            self.client.v1.subscription_schedules.retrieve_async(schedule_id)
+        )
+        current = schedule.phases[0]
+        now = int(time.time())
+        for phase in schedule.phases:
+            if phase.start_date <= now < phase.end_date:
+                current = phase
+        keep = [
+            {"price": getattr(i.price, "id", i.price), "quantity": i.quantity or 1}
+            for i in current["items"]
+        ]
+        later = [
+            {"price": item["price"], "quantity": item["quantity"]}
+            for item in self.billing.change_items(sub, price_id, quantity)
+        ]
+        metered = [
+            {"price": i["price"]["id"]}
+            for i in sub["items"]["data"]
+            if (i["price"].get("recurring") or {}).get("usage_type") == "metered"
+        ]
+        params: Any = {
+            "end_behavior": "release",
+            "phases": [
+                {"items": keep, "start_date": current.start_date, "end_date": current.end_date},
+                {
+                    "items": later + metered,
+                    "iterations": 1,
+                    "metadata": self.billing.plan_metadata(self.billing.price(price_id)),
+                },
+            ],
+        }
+        await stripe_call(
+            self.client.v1.subscription_schedules.update_async(
+                schedule_id,
+                params=params,
+                options={"idempotency_key": self.billing.key("downgrade", sub["id"], action_id)},
+            )
+        )
+        return await self.billing.owned_subscription(sub["id"])
+
+    async def keep_plan(self, subscription_id: str) -> dict[str, Any]:
+        """Drop a downgrade waiting for the renewal: release the subscription's schedule."""
+        sub = await self.billing.owned_subscription(subscription_id)
+        schedule_id = sub.get("schedule")
+        if not schedule_id:
+            raise Conflict("No plan change is waiting for this subscription.", code="no_change")
+        await stripe_call(
+            self.client.v1.subscription_schedules.release_async(
+                schedule_id,
+                options={"idempotency_key": self.billing.key("release", str(schedule_id))},
+            )
+        )
+        return await self.billing.owned_subscription(subscription_id)
+
     async def cancel(
         self, subscription_id: str, reason: str | None, comment: str | None, action_id: str
     ) -> dict[str, Any]:
@@ -334,6 +477,9 @@ class PortalSubscriptions:
         if comment and comment.strip():
             details["comment"] = comment.strip()
         key = self.billing.key("portal-cancel", subscription_id, action_id)
+        if sub.get("schedule"):
+            # A waiting downgrade holds the subscription in a schedule; cancelling drops it.
+            await self.keep_plan(subscription_id)
         if self.options.get("cancel_mode") == "immediately":
             cancel_params: Any = {"cancellation_details": details} if details else {}
             done = await stripe_call(
@@ -485,6 +631,12 @@ class PortalSubscriptionsController(Controller):
         data: JSONBody[ActionBody],
     ) -> dict[str, Any]:
         return {"subscription": await portal.accept_offer(subscription_id, data.action_id)}
+
+    @post("/{subscription_id:str}/keep-plan", status_code=200)
+    async def keep_plan(
+        self, subscription_id: FromPath[str], portal: NamedDependency[PortalSubscriptions]
+    ) -> dict[str, Any]:
+        return {"subscription": await portal.keep_plan(subscription_id)}
 
     @post("/{subscription_id:str}/resume", status_code=200)
     async def resume(

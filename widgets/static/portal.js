@@ -113,6 +113,11 @@
       item.append(el("p", { class: "bp-notice", text: `Your last payment of ${money(sub.open_invoice.amount_due, sub.open_invoice.currency)} failed.` }));
       actions.append(button("Pay now", (b) => payNow(sub, b, error)));
     }
+    if (sub.pending_change) {
+      const change = sub.pending_change;
+      item.append(el("p", { class: "bp-notice", text: `Changes to ${change.plan} (${change.price_label}) on ${date(change.date)}.` }));
+      actions.append(button(`Keep ${sub.plan}`, (b) => keepPlan(sub, b, error), true));
+    }
     if (live(sub) && (sub.cancel_at_period_end || sub.cancel_at)) {
       item.append(el("p", { class: "bp-notice", text: `Your subscription ends on ${date(sub.cancel_at || sub.current_period_end)}.` }));
       actions.append(button("Keep my subscription", (b) => resume(sub, b, error, "undo")));
@@ -172,6 +177,7 @@
     };
     let asked = 0;
     let shown = "";
+    let previewed = {};
     const refresh = async () => {
       const wanted = chosen();
       // Leaving the Seats field to click Confirm fires "change" again: same choice, no reload.
@@ -187,6 +193,7 @@
       try {
         const answer = await kit.api(withLocale(`${base}/${sub.id}/preview`), { json: wanted });
         if (mine !== asked) return;
+        previewed = answer;
         preview.replaceChildren(previewTable(answer));
         confirm.disabled = false;
       } catch (problem) {
@@ -205,13 +212,16 @@
         const scope = `change:${sub.id}:${wanted.price}:${wanted.quantity}`;
         const answer = await kit.api(`${base}/${sub.id}/change`, { json: { ...wanted, action_id: kit.actionId(scope) } });
         kit.actionDone(scope);
-        kit.emit("change_plan", answer.subscription, wanted);
+        kit.emit("change_plan", answer.subscription, { ...wanted, starts_at: previewed.starts_at || null });
         await load();
       }),
     );
   }
 
   function previewTable(preview) {
+    if (preview.starts_at) {
+      return el("p", { text: `The new plan starts on ${date(preview.starts_at)}, when your current period ends. Nothing is charged now.` });
+    }
     const table = el("table", { class: "bp-table" });
     for (const line of preview.lines || []) {
       const row = table.insertRow();
@@ -299,6 +309,14 @@
       const answer = await kit.api(`${base}/${sub.id}/resume`, { json: { action_id: kit.actionId(scope) } });
       kit.actionDone(scope);
       kit.emit("resubscribe", answer.subscription, { previous: sub.id });
+      await load();
+    });
+  }
+
+  async function keepPlan(sub, buttonNode, error) {
+    await run(buttonNode, "Keeping…", error, async () => {
+      const answer = await kit.api(`${base}/${sub.id}/keep-plan`, { method: "POST" });
+      kit.emit("change_plan", answer.subscription, { kept: true });
       await load();
     });
   }
