@@ -388,6 +388,13 @@ def test_billing_details_are_saved_and_a_bad_tax_id_is_explained(
     assert customer.address.city == "London"
     assert customer.address.postal_code == "SW1Y 4JH"
     assert customer.address.country == "GB"
+
+    frame.get_by_label("Tax ID type").select_option(label="UK VAT number")
+    tax_number.fill("GB123456789")
+    frame.get_by_role("button", name="Save billing details").click()
+    expect(frame.get_by_text("Billing details saved.")).to_be_visible()
+    tax_ids = stripe_client.v1.customers.tax_ids.list(subscriber.customer).data
+    assert [(t.type, t.value) for t in tax_ids] == [("gb_vat", "GB123456789")]
     # Billing details are not one of the events a tenant hears.
     assert events(page) == LOADED
 
