@@ -121,6 +121,9 @@
     if (live(sub) && (sub.cancel_at_period_end || sub.cancel_at)) {
       item.append(el("p", { class: "bp-notice", text: `Your subscription ends on ${date(sub.cancel_at || sub.current_period_end)}.` }));
       actions.append(button("Keep my subscription", (b) => resume(sub, b, error, "undo")));
+      if (options.change_canceled && sub.plans.length > 1) {
+        actions.append(button("Change plan", () => openChange(sub, panel, error), true));
+      }
     } else if (live(sub)) {
       if (options.allow_plan_change !== false && sub.plans.length > 1) {
         actions.append(button("Change plan", () => openChange(sub, panel, error), true));
