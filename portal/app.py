@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -26,6 +27,7 @@ from litestar.types import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import health, metrics
+from .callbacks.worker import CallbackWorker
 from .crypto import Vault
 from .db import Database
 from .errors import BillportError, error_body
@@ -173,9 +175,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         gateway = StripeGateway(settings)
         app.state.database = database
         app.state.gateway = gateway
+        stop = asyncio.Event()
+        worker = None
+        if settings.worker_in_process:
+            delivering = CallbackWorker(database, app.state.vault)
+            worker = asyncio.create_task(delivering.run(stop), name="callback-worker")
         try:
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                await worker
             await gateway.aclose()
             await database.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,9 @@ def _serve(args: argparse.Namespace) -> int:
     from .logs import configure_logging
     from .migrate import upgrade
 
+    if not args.no_worker:
+        # Read by each server process's settings: deliver callbacks in-process.
+        os.environ["BILLPORT_WORKER_IN_PROCESS"] = "1"
     settings = _settings()
     configure_logging(settings.log_level)
     upgrade(settings.database_url)
@@ -41,6 +45,35 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
     )
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from .callbacks.worker import CallbackWorker
+    from .crypto import Vault
+    from .db import Database
+    from .logs import configure_logging
+    from .migrate import upgrade
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    upgrade(settings.database_url)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        database = Database(settings.database_url)
+        try:
+            await CallbackWorker(database, Vault(settings.encryption_keys)).run(stop)
+        finally:
+            await database.dispose()
+
+    print("Billport callback worker running", file=sys.stderr, flush=True)
+    asyncio.run(run())
     return 0
 
 
@@ -159,7 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="proxies whose X-Forwarded-* headers are trusted",
     )
+    serve.add_argument(
+        "--no-worker", action="store_true", help="do not deliver callbacks in this process"
+    )
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="deliver callbacks (run any number of these)")
+    worker.set_defaults(run=_worker)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="action")

@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "tenants.models",
     "tenants.billing_pages.models",
     "portal.identity.models",
+    "portal.callbacks.models",
     "widgets.catalog.models",
 )
 

@@ -37,6 +37,8 @@ class Settings:
     # Seconds Billport waits for one Stripe call, and how often the SDK retries it.
     stripe_timeout: float = 20.0
     stripe_max_network_retries: int = 2
+    # Whether this process also delivers callbacks (``billport serve`` without --no-worker).
+    worker_in_process: bool = False
 
     @property
     def production(self) -> bool:
@@ -110,6 +112,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("BILLPORT_LOG_LEVEL", "INFO").upper(),
         stripe_timeout=timeout,
         stripe_max_network_retries=retries,
+        worker_in_process=env.get("BILLPORT_WORKER_IN_PROCESS", "") == "1",
     )
 
 

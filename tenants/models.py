@@ -30,6 +30,8 @@ class Tenant(Base):
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)
     allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     callback_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    # Set when the callback URL answered 410 Gone; setting a callback URL again clears it.
+    callbacks_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     legacy_hash_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     widget_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

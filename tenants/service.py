@@ -233,6 +233,7 @@ class TenantService:
             tenant.allowed_origins = normalize_origins(patch.allowed_origins)
         if patch.callback_url is not msgspec.UNSET:
             tenant.callback_url = check_callback_url(patch.callback_url)
+            tenant.callbacks_disabled_at = None
         if patch.legacy_hash_enabled is not msgspec.UNSET:
             tenant.legacy_hash_enabled = patch.legacy_hash_enabled
         if patch.widget_options is not msgspec.UNSET:

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.callbacks.outbox import enqueue
 from portal.errors import Forbidden, NotFound, ValidationFailed
 from portal.identity.tokens import valid_email
 from portal.identity.widget_session import HEADER, WidgetSession, WidgetSessionSigner
@@ -52,10 +53,25 @@ class WidgetContext:
     billing: BillingService
     options: dict[str, Any]
     client_address: str
+    db: AsyncSession
 
     def reissued(self, customer_id: str) -> str:
         """A fresh widget session naming the customer that now exists."""
         return self.signer.sign(dataclasses.replace(self.session, customer_id=customer_id))
+
+    async def record(
+        self, event: str, response: dict[str, Any], customer_id: str | None = None
+    ) -> None:
+        """Queue the callback of a completed action (the browser hears it from the page)."""
+        enqueue(
+            self.db,
+            tenant_id=self.billing.tenant.id,
+            event=event,
+            response=response,
+            customer_id=customer_id or self.session.customer_id,
+            livemode=self.billing.tenant.livemode,
+        )
+        await self.db.commit()
 
 
 async def provide_context(
@@ -76,7 +92,7 @@ async def provide_context(
         options.update(page.options if page else {})
     billing = BillingService(tenant, session, tenants.stripe_client(tenant), catalog)
     client = request.client.host if request.client else "unknown"
-    return WidgetContext(session, signer, billing, options, client)
+    return WidgetContext(session, signer, billing, options, client, db_session)
 
 
 class WidgetBillingController(Controller):
@@ -120,6 +136,8 @@ class WidgetBillingController(Controller):
             trial_days=int(trial_days) if trial_days else None,
             email=email,
         )
+        if result.payment_client_secret is None:
+            await widget.record("create_subscription", result.subscription, result.customer_id)
         return {
             "subscription": result.subscription,
             "payment_client_secret": result.payment_client_secret,
@@ -137,6 +155,7 @@ class WidgetBillingController(Controller):
                 "The payment was not authenticated, so no subscription was started.",
                 code="authentication_failed",
             )
+        await widget.record("create_subscription", sub)
         return {"subscription": sub}
 
     @post("/subscriptions/{subscription_id:str}/abandon", status_code=200)
@@ -169,6 +188,7 @@ class WidgetBillingController(Controller):
         sub = await widget.billing.change_plan(
             subscription_id, data.price, quantity, data.action_id, data.payment_method
         )
+        await widget.record("change_plan", sub)
         return {"subscription": sub}
 
     @post("/promotion-codes/check", status_code=200)

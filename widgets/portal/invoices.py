@@ -165,7 +165,10 @@ class InvoicesController(Controller):
         data: JSONBody[PayBody],
     ) -> dict[str, Any]:
         service = InvoiceService(widget.billing, portal_customer(widget))
-        return await service.pay(invoice_id, data.payment_method, data.action_id)
+        answer = await service.pay(invoice_id, data.payment_method, data.action_id)
+        if not answer.get("client_secret"):
+            await widget.record("pay_invoice", answer["invoice"])
+        return answer
 
     @post("/invoices/{invoice_id:str}/refresh", status_code=200)
     async def refresh(
@@ -173,4 +176,7 @@ class InvoicesController(Controller):
     ) -> dict[str, Any]:
         """The invoice after the browser finished 3D Secure: paid, or still open."""
         service = InvoiceService(widget.billing, portal_customer(widget))
-        return {"invoice": await service.owned(invoice_id)}
+        invoice = await service.owned(invoice_id)
+        if invoice.get("status") == "paid":
+            await widget.record("pay_invoice", invoice)
+        return {"invoice": invoice}

@@ -610,6 +610,7 @@ class PortalSubscriptionsController(Controller):
             raise ValidationFailed("action_id is required.", param="action_id")
         quantity = check_quantity(data.quantity, portal.options)
         sub = await portal.change(subscription_id, data.price, quantity, data.action_id)
+        await portal.widget.record("change_plan", sub)
         return {"subscription": sub}
 
     @post("/{subscription_id:str}/cancel", status_code=200)
@@ -621,6 +622,7 @@ class PortalSubscriptionsController(Controller):
     ) -> dict[str, Any]:
         _allowed(portal.options, "allow_cancel")
         sub = await portal.cancel(subscription_id, data.reason, data.comment, data.action_id)
+        await portal.widget.record("cancel_subscription", sub)
         return {"subscription": sub}
 
     @post("/{subscription_id:str}/accept-offer", status_code=200)
@@ -636,7 +638,9 @@ class PortalSubscriptionsController(Controller):
     async def keep_plan(
         self, subscription_id: FromPath[str], portal: NamedDependency[PortalSubscriptions]
     ) -> dict[str, Any]:
-        return {"subscription": await portal.keep_plan(subscription_id)}
+        sub = await portal.keep_plan(subscription_id)
+        await portal.widget.record("change_plan", sub)
+        return {"subscription": sub}
 
     @post("/{subscription_id:str}/resume", status_code=200)
     async def resume(
@@ -645,4 +649,6 @@ class PortalSubscriptionsController(Controller):
         portal: NamedDependency[PortalSubscriptions],
         data: JSONBody[ActionBody],
     ) -> dict[str, Any]:
-        return {"subscription": await portal.resume(subscription_id, data.action_id)}
+        sub = await portal.resume(subscription_id, data.action_id)
+        await portal.widget.record("resubscribe", sub)
+        return {"subscription": sub}

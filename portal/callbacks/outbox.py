@@ -1,0 +1,46 @@
+"""Writing events to the outbox, in the caller's transaction."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.crypto import new_key
+
+from .models import CallbackDelivery
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    event: str,
+    response: dict[str, Any],
+    customer_id: str | None,
+    livemode: bool,
+    extras: dict[str, Any] | None = None,
+) -> CallbackDelivery:
+    """Add an event for the tenant's callback URL; it is sent once the caller commits."""
+    event_id = new_key("evt_", 24)
+    payload: dict[str, Any] = {
+        "id": event_id,
+        "event": event,
+        "response": response,
+        "created": int(time.time()),
+        "livemode": livemode,
+        "customer": customer_id,
+    }
+    if extras:
+        payload["extras"] = extras
+    delivery = CallbackDelivery(
+        event_id=event_id,
+        tenant_id=tenant_id,
+        customer_key=customer_id or "",
+        event=event,
+        payload=payload,
+        livemode=livemode,
+    )
+    session.add(delivery)
+    return delivery

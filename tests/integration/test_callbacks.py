@@ -1,0 +1,305 @@
+"""Callbacks: signed, retried on the CONTRACT schedule, in order per customer, never lost."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from standardwebhooks import Webhook
+
+from portal.callbacks.models import CallbackAttempt, CallbackDelivery
+from portal.callbacks.outbox import enqueue
+from portal.callbacks.worker import RETRY_DELAYS, CallbackWorker
+from portal.crypto import Vault
+from portal.db import Database
+from portal.settings import Settings
+from tests.servers import ServerThread, free_port, run_async
+from tests.tokens import mint_user_token
+
+
+class Receiver:
+    """The tenant's callback endpoint: answers from a script, records what arrives."""
+
+    def __init__(self, secret: str) -> None:
+        self.webhook = Webhook(secret)
+        self.received: list[dict[str, Any]] = []
+        self.script: list[tuple[int, dict[str, str]]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        status, extra = self.script.pop(0) if self.script else (200, {})
+        verified = self.webhook.verify(body, headers)
+        self.received.append({"id": headers["webhook-id"], "status": status, "body": verified})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode(), v.encode()) for k, v in extra.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+class Clock:
+    """A clock the test moves; whole seconds, so due times compare exactly."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now = int(time.time()) + 1
+
+    def __call__(self) -> float:
+        return float(self.now)
+
+
+@pytest.fixture
+def receiver_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def tenant(create_tenant, receiver_port: int) -> dict[str, Any]:
+    return create_tenant(callback_url=f"http://127.0.0.1:{receiver_port}/billing/hook")
+
+
+@pytest.fixture
+def receiver(tenant: dict[str, Any], receiver_port: int) -> Iterator[Receiver]:
+    app = Receiver(tenant["callback_secret"])
+    with ServerThread(app, port=receiver_port):
+        yield app
+
+
+def work(settings: Settings, clock: Clock, rounds: int = 1, workers: int = 1) -> int:
+    """Run ``rounds`` batches with ``workers`` workers side by side; deliveries attempted."""
+
+    async def go() -> int:
+        import asyncio
+
+        database = Database(settings.database_url)
+        team = [
+            CallbackWorker(database, Vault(settings.encryption_keys), clock=clock)
+            for _ in range(workers)
+        ]
+        try:
+            total = 0
+            for _ in range(rounds):
+                total += sum(await asyncio.gather(*(w.run_once() for w in team)))
+            return total
+        finally:
+            for w in team:
+                await w.aclose()
+            await database.dispose()
+
+    return run_async(go)
+
+
+def queue(settings: Settings, tenant_id: str, events: list[tuple[str, str | None]]) -> list[str]:
+    async def go() -> list[str]:
+        database = Database(settings.database_url)
+        try:
+            async with database.sessions() as session:
+                rows = [
+                    enqueue(
+                        session,
+                        tenant_id=tenant_id,
+                        event=event,
+                        response={"n": i},
+                        customer_id=customer,
+                        livemode=False,
+                    )
+                    for i, (event, customer) in enumerate(events)
+                ]
+                await session.commit()
+                return [row.event_id for row in rows]
+        finally:
+            await database.dispose()
+
+    return run_async(go)
+
+
+def deliveries(
+    settings: Settings, event_ids: list[str]
+) -> list[tuple[CallbackDelivery, list[CallbackAttempt]]]:
+    async def go() -> list[Any]:
+        database = Database(settings.database_url)
+        try:
+            async with database.sessions() as session:
+                found = []
+                for event_id in event_ids:
+                    row = await session.scalar(
+                        select(CallbackDelivery).where(CallbackDelivery.event_id == event_id)
+                    )
+                    attempts = list(
+                        await session.scalars(
+                            select(CallbackAttempt)
+                            .where(CallbackAttempt.delivery_id == row.id)
+                            .order_by(CallbackAttempt.id)
+                        )
+                    )
+                    found.append((row, attempts))
+                return found
+        finally:
+            await database.dispose()
+
+    return run_async(go)
+
+
+def test_a_checkout_reaches_the_tenant_signed(
+    api: httpx.Client, tenant, receiver: Receiver, portal_settings: Settings, stripe_client
+) -> None:
+    product = stripe_client.v1.products.create(
+        params={"name": "Pro", "metadata": {"service": "notes", "tier": "pro"}}
+    )
+    price = stripe_client.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+        }
+    )
+    token = mint_user_token(tenant, email="cb@example.com")
+    page = api.get("/w/checkout", params={"key": tenant["publishable_key"], "token": token})
+    config = json.loads(re.search(r'id="billport-config">(.*?)</script>', page.text).group(1))
+    answer = api.post(
+        "/w/api/subscribe",
+        headers={config["sessionHeader"]: config["session"]},
+        json={"price": price.id, "action_id": uuid.uuid4().hex, "payment_method": "pm_card_visa"},
+    )
+    assert answer.status_code == 200, answer.text
+    subscription = answer.json()["subscription"]
+
+    assert work(portal_settings, Clock()) >= 1
+    [delivered] = [r for r in receiver.received if r["body"]["event"] == "create_subscription"]
+    body = delivered["body"]
+    assert set(body) == {"id", "event", "response", "created", "livemode", "customer"}
+    assert body["id"] == delivered["id"] and body["id"].startswith("evt_")
+    assert body["response"]["id"] == subscription["id"]
+    assert body["response"]["metadata"]["tier"] == "pro"
+    assert body["customer"] == subscription["customer"]
+    assert body["livemode"] is False
+    assert work(portal_settings, Clock()) == 0
+    assert len(receiver.received) == 1
+
+
+def test_retries_follow_the_schedule_until_the_receiver_is_back(
+    tenant, portal_settings: Settings, receiver_port: int
+) -> None:
+    clock = Clock()
+    [event_id] = queue(portal_settings, tenant["id"], [("change_plan", "cus_1")])
+    assert work(portal_settings, clock) == 1  # nothing listens: connection refused
+    app = Receiver(tenant["callback_secret"])
+    app.script = [(500, {}), (503, {"Retry-After": "1200"})]
+    with ServerThread(app, port=receiver_port):
+        assert work(portal_settings, clock) == 0  # not due yet
+        clock.now += RETRY_DELAYS[0]
+        assert work(portal_settings, clock) == 1  # 500
+        clock.now += RETRY_DELAYS[1]
+        assert work(portal_settings, clock) == 1  # 503 asking for 20 minutes
+        clock.now += RETRY_DELAYS[2] - 1
+        assert work(portal_settings, clock) == 0  # the schedule's 30 min beat the 20 asked
+        clock.now += 1
+        assert work(portal_settings, clock) == 1  # 200
+    [(row, attempts)] = deliveries(portal_settings, [event_id])
+    assert row.status == "delivered" and row.attempts == 4
+    assert [a.status_code for a in attempts] == [None, 500, 503, 200]
+    assert "ConnectError" in (attempts[0].error or "")
+    assert {r["id"] for r in app.received} == {event_id}
+
+
+def test_retry_after_longer_than_the_schedule_is_honoured(
+    tenant, receiver: Receiver, portal_settings: Settings
+) -> None:
+    clock = Clock()
+    receiver.script = [(429, {"Retry-After": "3600"})]
+    [event_id] = queue(portal_settings, tenant["id"], [("pay_invoice", "cus_2")])
+    work(portal_settings, clock)
+    clock.now += RETRY_DELAYS[0]
+    assert work(portal_settings, clock) == 0
+    clock.now += 3600
+    assert work(portal_settings, clock) == 1
+    assert deliveries(portal_settings, [event_id])[0][0].status == "delivered"
+
+
+def test_one_customers_events_arrive_in_order(
+    tenant, receiver: Receiver, portal_settings: Settings
+) -> None:
+    clock = Clock()
+    receiver.script = [(500, {})]
+    first, second, other = queue(
+        portal_settings,
+        tenant["id"],
+        [
+            ("create_subscription", "cus_a"),
+            ("change_plan", "cus_a"),
+            ("create_subscription", "cus_b"),
+        ],
+    )
+    work(portal_settings, clock)
+    arrived = [r["id"] for r in receiver.received]
+    assert first in arrived and other in arrived and second not in arrived
+    clock.now += RETRY_DELAYS[0]
+    # The later event becomes claimable once the earlier one is delivered.
+    work(portal_settings, clock, rounds=2)
+    order = [r["id"] for r in receiver.received if r["id"] in (first, second)]
+    assert order == [first, first, second]
+
+
+def test_gone_disables_callbacks_until_a_url_is_set_again(
+    api: httpx.Client, tenant, receiver: Receiver, portal_settings: Settings, receiver_port: int
+) -> None:
+    clock = Clock()
+    receiver.script = [(410, {})]
+    [gone] = queue(portal_settings, tenant["id"], [("change_plan", "c1")])
+    work(portal_settings, clock)
+    [after] = queue(portal_settings, tenant["id"], [("change_plan", "c2")])
+    work(portal_settings, clock)
+    found = {
+        row.event_id: (row, tries) for row, tries in deliveries(portal_settings, [gone, after])
+    }
+    assert found[gone][0].status == "failed" and "410" in found[gone][0].last_error
+    # Later events wait on the retry schedule rather than being dropped.
+    assert found[after][0].status == "pending"
+    assert found[after][1][0].error == "no callback URL is configured"
+    assert len(receiver.received) == 1
+    api.patch(
+        "/api/v1/tenant",
+        headers={"Authorization": f"Bearer {tenant['secret_key']}"},
+        json={"callback_url": f"http://127.0.0.1:{receiver_port}/billing/hook"},
+    )
+    [again] = queue(portal_settings, tenant["id"], [("change_plan", "c3")])
+    clock.now += RETRY_DELAYS[0]
+    work(portal_settings, clock)
+    rows = deliveries(portal_settings, [after, again])
+    assert [row.status for row, _ in rows] == ["delivered", "delivered"]
+
+
+def test_four_workers_deliver_each_event_exactly_once(
+    tenant, receiver: Receiver, portal_settings: Settings
+) -> None:
+    events = [("change_plan", f"cus_{i % 17}") for i in range(200)]
+    ids = queue(portal_settings, tenant["id"], events)
+    work(portal_settings, Clock(), rounds=12, workers=4)
+    received = [r["id"] for r in receiver.received]
+    assert sorted(received) == sorted(ids)
+    for customer in {c for _, c in events}:
+        theirs = [eid for eid, (_, c) in zip(ids, events, strict=True) if c == customer]
+        assert [r for r in received if r in theirs] == theirs
