@@ -8,6 +8,7 @@ from litestar.params import JSONBody
 from litestar.types import ControllerRouterHandler
 
 from .billing_pages.routes import BillingPageController, embed_target
+from .callbacks.routes import CallbackController
 from .dependencies import (
     operator_guard,
     provide_current_tenant,
@@ -61,5 +62,6 @@ ROUTERS: list[ControllerRouterHandler] = [
     OperatorController,
     SessionController,
     BillingPageController,
+    CallbackController,
     embed_target,
 ]

@@ -303,3 +303,72 @@ def test_four_workers_deliver_each_event_exactly_once(
     for customer in {c for _, c in events}:
         theirs = [eid for eid, (_, c) in zip(ids, events, strict=True) if c == customer]
         assert [r for r in received if r in theirs] == theirs
+
+
+def auth(tenant: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tenant['secret_key']}"}
+
+
+def test_the_api_lists_retries_and_replays_deliveries(
+    api: httpx.Client, create_tenant, tenant, receiver: Receiver, portal_settings: Settings
+) -> None:
+    clock = Clock()
+    receiver.script = [(500, {})] * 2 * (len(RETRY_DELAYS) + 1)
+    failing, other = queue(
+        portal_settings, tenant["id"], [("pay_invoice", "x"), ("pay_invoice", "y")]
+    )
+    for delay in (0, *RETRY_DELAYS):
+        clock.now += delay
+        work(portal_settings, clock)
+    listed = api.get("/api/v1/callbacks", headers=auth(tenant), params={"status": "failed"})
+    assert listed.status_code == 200, listed.text
+    rows = {row["id"]: row for row in listed.json()["data"]}
+    assert set(rows) == {failing, other}
+    assert len(rows[failing]["attempts"]) == len(RETRY_DELAYS) + 1
+    assert rows[failing]["attempts"][0]["status_code"] == 500
+    assert rows[failing]["payload"]["event"] == "pay_invoice"
+
+    retried = api.post(f"/api/v1/callbacks/{failing}/retry", headers=auth(tenant))
+    assert retried.status_code == 200 and retried.json()["status"] == "pending"
+    work(portal_settings, clock)
+    assert (
+        api.get("/api/v1/callbacks", headers=auth(tenant), params={"status": "delivered"}).json()[
+            "data"
+        ][0]["id"]
+        == failing
+    )
+
+    replayed = api.post(
+        "/api/v1/callbacks/replay", headers=auth(tenant), json={"since": "2020-01-01T00:00:00Z"}
+    )
+    assert replayed.json() == {"replayed": 1}
+    work(portal_settings, clock)
+    assert [r["id"] for r in receiver.received].count(other) == len(RETRY_DELAYS) + 2
+
+    stranger = create_tenant(name="Stranger")
+    assert api.post(f"/api/v1/callbacks/{failing}/retry", headers=auth(stranger)).status_code == 404
+    assert api.get("/api/v1/callbacks", headers=auth(stranger)).json()["data"] == []
+    bad = api.get("/api/v1/callbacks", headers=auth(tenant), params={"status": "lost"})
+    assert bad.status_code in {400, 422} and set(bad.json()) == {"error"}
+    page = api.get("/api/v1/callbacks", headers=auth(tenant), params={"limit": 1})
+    assert page.json()["has_more"] is True
+
+
+def test_a_stopping_worker_hands_its_claims_back(tenant, portal_settings: Settings) -> None:
+    [event_id] = queue(portal_settings, tenant["id"], [("change_plan", "z")])
+
+    async def claim_then_stop() -> list[int]:
+        import asyncio
+
+        database = Database(portal_settings.database_url)
+        worker = CallbackWorker(database, Vault(portal_settings.encryption_keys), clock=Clock())
+        claimed = await worker.claim()
+        stop = asyncio.Event()
+        stop.set()
+        await worker.run(stop)
+        await database.dispose()
+        return claimed
+
+    assert len(run_async(claim_then_stop)) == 1
+    [(row, attempts)] = deliveries(portal_settings, [event_id])
+    assert row.claimed_until is None and row.status == "pending" and attempts == []

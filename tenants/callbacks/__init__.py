@@ -1,0 +1,1 @@
+"""The tenant API over callback deliveries: list, retry, replay."""
