@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 REQUESTS = Counter(
     "billport_http_requests_total",
@@ -24,3 +24,17 @@ STRIPE_ERRORS = Counter(
 
 def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+CALLBACK_ATTEMPTS = Counter(
+    "billport_callback_attempts_total",
+    "Callback delivery attempts, by outcome (delivered, retry, failed).",
+    ["outcome"],
+)
+CALLBACKS_PENDING = Gauge(
+    "billport_callbacks_pending", "Callback deliveries waiting to be delivered."
+)
+CALLBACK_OLDEST_PENDING = Gauge(
+    "billport_callback_oldest_pending_seconds",
+    "Age of the oldest callback delivery still waiting, in seconds (0 when none).",
+)

@@ -28,6 +28,8 @@ def test_health_ready_and_metrics(api: httpx.Client) -> None:
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "# TYPE billport_http_requests_total counter" in metrics.text
     assert 'route="/api/v1/tenant"' in metrics.text
+    assert "billport_callbacks_pending " in metrics.text
+    assert "billport_callback_oldest_pending_seconds " in metrics.text
 
 
 def test_every_answer_carries_a_request_id(api: httpx.Client) -> None:
