@@ -9,10 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import plan_picker, sandbox
+from bench import intake, plan_picker, sandbox
 
 RESULTS = Path(__file__).parent / "results.json"
-BENCHMARKS = (("sandbox", sandbox.run), ("plan picker", plan_picker.run))
+BENCHMARKS = (
+    ("sandbox", sandbox.run),
+    ("plan picker", plan_picker.run),
+    ("stripe intake", intake.run),
+)
 
 
 def machine() -> str:

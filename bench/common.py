@@ -10,7 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,9 @@ from typing import Any
 import httpx
 
 BILLPORT = str(Path(sys.executable).parent / "billport")
+
+# Makes the body and headers of one POST; called once per request.
+PostBody = Callable[[], tuple[bytes, dict[str, str]]]
 
 
 def free_port() -> int:
@@ -68,7 +71,10 @@ def sandbox_process() -> Iterator[str]:
         yield url
 
 
-async def _load(url: str, concurrency: int, seconds: float) -> tuple[int, list[float]]:
+async def _load(
+    url: str, concurrency: int, seconds: float, post: PostBody | None = None
+) -> tuple[int, list[float]]:
+    """GET ``url`` (or POST what ``post`` makes) from ``concurrency`` clients for ``seconds``."""
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -76,10 +82,16 @@ async def _load(url: str, concurrency: int, seconds: float) -> tuple[int, list[f
 
         async def worker() -> None:
             while time.perf_counter() < stop:
-                began = time.perf_counter()
-                answer = await client.get(url)
+                if post is None:
+                    began = time.perf_counter()
+                    answer = await client.get(url)
+                else:
+                    content, headers = post()
+                    began = time.perf_counter()
+                    answer = await client.post(url, content=content, headers=headers)
                 if answer.status_code != 200:
-                    raise RuntimeError(f"GET {url} answered {answer.status_code}")
+                    method = "GET" if post is None else "POST"
+                    raise RuntimeError(f"{method} {url} answered {answer.status_code}")
                 latencies.append(time.perf_counter() - began)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -87,14 +99,22 @@ async def _load(url: str, concurrency: int, seconds: float) -> tuple[int, list[f
 
 
 def requests_per_second(
-    url: str, *, concurrency: int = 16, seconds: float = 4.0, runs: int = 3
+    url: str,
+    *,
+    concurrency: int = 16,
+    seconds: float = 4.0,
+    runs: int = 3,
+    post: PostBody | None = None,
 ) -> tuple[float, list[float]]:
-    """Median requests/second over ``runs`` timed runs after one warm-up run."""
-    asyncio.run(_load(url, concurrency, 1.0))
+    """Median requests/second over ``runs`` timed runs after one warm-up run.
+
+    GET requests, or with ``post`` POST requests whose body and headers it makes.
+    """
+    asyncio.run(_load(url, concurrency, 1.0, post))
     rates = []
     latencies: list[float] = []
     for _ in range(runs):
-        count, measured = asyncio.run(_load(url, concurrency, seconds))
+        count, measured = asyncio.run(_load(url, concurrency, seconds, post))
         rates.append(count / seconds)
         latencies.extend(measured)
     return statistics.median(rates), latencies

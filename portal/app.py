@@ -34,6 +34,8 @@ from .errors import BillportError, error_body
 from .logs import request_id_var, tenant_id_var
 from .settings import Settings, load_settings
 from .stripe_gateway import StripeGateway
+from .stripe_intake import routes as stripe_intake
+from .stripe_intake.processor import StripeEventProcessor
 
 log = logging.getLogger("billport.http")
 
@@ -178,7 +180,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         stop = asyncio.Event()
         worker = None
         if settings.worker_in_process:
-            delivering = CallbackWorker(database, app.state.vault)
+            processing = StripeEventProcessor(database, app.state.vault, gateway)
+            delivering = CallbackWorker(database, app.state.vault, extra=[processing.run_once])
             worker = asyncio.create_task(delivering.run(stop), name="callback-worker")
         try:
             yield
@@ -190,7 +193,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await database.dispose()
 
     return Portal(
-        route_handlers=[*health.ROUTES, *TENANT_ROUTERS, *WIDGET_ROUTES],
+        route_handlers=[*health.ROUTES, *stripe_intake.ROUTES, *TENANT_ROUTERS, *WIDGET_ROUTES],
         lifespan=[lifespan],
         state=State(
             {

@@ -56,6 +56,8 @@ def _worker(args: argparse.Namespace) -> int:
     from .db import Database
     from .logs import configure_logging
     from .migrate import upgrade
+    from .stripe_gateway import StripeGateway
+    from .stripe_intake.processor import StripeEventProcessor
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -67,12 +69,16 @@ def _worker(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         database = Database(settings.database_url)
+        gateway = StripeGateway(settings)
+        vault = Vault(settings.encryption_keys)
+        processing = StripeEventProcessor(database, vault, gateway)
         try:
-            await CallbackWorker(database, Vault(settings.encryption_keys)).run(stop)
+            await CallbackWorker(database, vault, extra=[processing.run_once]).run(stop)
         finally:
+            await gateway.aclose()
             await database.dispose()
 
-    print("Billport callback worker running", file=sys.stderr, flush=True)
+    print("Billport worker running (callbacks, Stripe events)", file=sys.stderr, flush=True)
     asyncio.run(run())
     return 0
 
@@ -108,7 +114,8 @@ async def _with_tenant_service(settings: Settings, action: Any) -> Any:
     gateway = StripeGateway(settings)
     try:
         async with database.sessions() as session:
-            return await action(TenantService(session, Vault(settings.encryption_keys), gateway))
+            vault = Vault(settings.encryption_keys)
+            return await action(TenantService(session, vault, gateway, settings.public_url))
     finally:
         await gateway.aclose()
         await database.dispose()
@@ -197,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    worker = commands.add_parser("worker", help="deliver callbacks (run any number of these)")
+    worker = commands.add_parser(
+        "worker", help="deliver callbacks and process Stripe events (run any number of these)"
+    )
     worker.set_defaults(run=_worker)
 
     db = commands.add_parser("db", help="database schema")

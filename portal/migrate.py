@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "tenants.billing_pages.models",
     "portal.identity.models",
     "portal.callbacks.models",
+    "portal.stripe_intake.models",
     "widgets.catalog.models",
 )
 

@@ -55,7 +55,7 @@ async def operator_guard(connection: ASGIConnection, _: BaseRouteHandler) -> Non
 async def provide_tenant_service(
     db_session: NamedDependency[AsyncSession], state: State
 ) -> TenantService:
-    return TenantService(db_session, state.vault, state.gateway)
+    return TenantService(db_session, state.vault, state.gateway, state.settings.public_url)
 
 
 async def provide_current_tenant(

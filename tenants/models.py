@@ -25,6 +25,10 @@ class Tenant(Base):
     stripe_secret_key_encrypted: Mapped[str] = mapped_column(Text)
     stripe_secret_key_hint: Mapped[str] = mapped_column(String(32))
     callback_secret_encrypted: Mapped[str] = mapped_column(Text)
+    # The signing secret of the Stripe webhook endpoint events arrive through: registered by
+    # Billport at creation, or pasted by the tenant when Stripe cannot reach the portal.
+    stripe_webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    stripe_webhook_endpoint_id: Mapped[str | None] = mapped_column(String(255), default=None)
     stripe_publishable_key: Mapped[str | None] = mapped_column(String(255), default=None)
     stripe_api_base: Mapped[str | None] = mapped_column(String(500), default=None)
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)

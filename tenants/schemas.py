@@ -46,6 +46,10 @@ class TenantView(msgspec.Struct):
     stripe_api_base: str | None
     stripe_secret_key_hint: str
     secret_key_hint: str
+    # The endpoint Billport registered in the tenant's Stripe account, if it could.
+    stripe_webhook_endpoint_id: str | None
+    # Whether Stripe events can be verified (a registered or pasted signing secret is set).
+    stripe_webhook_configured: bool
     created_at: datetime
     updated_at: datetime
 
@@ -58,3 +62,7 @@ class TenantUpdate(msgspec.Struct, forbid_unknown_fields=True):
     callback_url: Url | msgspec.UnsetType | None = msgspec.UNSET
     legacy_hash_enabled: bool | msgspec.UnsetType = msgspec.UNSET
     widget_options: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    # The signing secret (whsec_…) of a Stripe webhook endpoint the tenant created itself.
+    stripe_webhook_secret: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | msgspec.UnsetType
+    ) = msgspec.UNSET

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,12 +18,16 @@ from portal.errors import NotFound, Unauthorized, ValidationFailed
 from portal.stripe_gateway import (
     StripeGateway,
     check_api_base,
+    idempotency_key,
     key_livemode,
     map_stripe_error,
 )
+from portal.stripe_intake.processor import ENABLED_EVENTS
 
 from .models import Tenant
 from .schemas import TenantCreate, TenantCreated, TenantUpdate, TenantView
+
+log = logging.getLogger("billport.tenants")
 
 PUBLISHABLE_PREFIX = "bp_pub_"
 SECRET_PREFIX = "bp_sk_"  # noqa: S105 (a prefix, not a secret)
@@ -105,15 +110,35 @@ def _check_widget_options(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def _check_webhook_secret(secret: str) -> str:
+    secret = secret.strip()
+    if not secret.startswith("whsec_") or len(secret) < 16:
+        raise ValidationFailed(
+            "A Stripe webhook signing secret starts with whsec_; copy it from the endpoint's "
+            "page in the Stripe dashboard.",
+            code="invalid_stripe_webhook_secret",
+            param="stripe_webhook_secret",
+        )
+    return secret
+
+
 def _hint(secret: str, keep: int = 4) -> str:
     return secret[: secret.find("_", 3) + 1] + "…" + secret[-keep:]
 
 
 class TenantService:
-    def __init__(self, session: AsyncSession, vault: Vault, gateway: StripeGateway) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        vault: Vault,
+        gateway: StripeGateway,
+        public_url: str | None = None,
+    ) -> None:
         self.session = session
         self.vault = vault
         self.gateway = gateway
+        # Where Stripe reaches this portal; without it no webhook endpoint is registered.
+        self.public_url = public_url
 
     async def verify_stripe_key(self, secret_key: str, api_base: str | None) -> None:
         """One cheap Stripe call proving the key works (and can read customers)."""
@@ -148,11 +173,13 @@ class TenantService:
         callback_url = check_callback_url(data.callback_url)
         await self.verify_stripe_key(data.stripe_secret_key, api_base)
 
+        tenant_id = new_key("ten_", 20)
+        endpoint = await self.register_stripe_webhook(data.stripe_secret_key, api_base, tenant_id)
         secret_key = new_key(SECRET_PREFIX, 32)
         token_secret = new_key(TOKEN_SECRET_PREFIX, 40)
         callback_secret = new_webhook_secret()
         tenant = Tenant(
-            id=new_key("ten_", 20),
+            id=tenant_id,
             name=name,
             publishable_key=new_key(PUBLISHABLE_PREFIX, 24),
             secret_key_hash=hash_key(secret_key),
@@ -161,6 +188,8 @@ class TenantService:
             stripe_secret_key_encrypted=self.vault.encrypt(data.stripe_secret_key),
             stripe_secret_key_hint=_hint(data.stripe_secret_key),
             callback_secret_encrypted=self.vault.encrypt(callback_secret),
+            stripe_webhook_endpoint_id=endpoint[0] if endpoint else None,
+            stripe_webhook_secret_encrypted=self.vault.encrypt(endpoint[1]) if endpoint else None,
             stripe_publishable_key=publishable,
             stripe_api_base=api_base,
             livemode=livemode,
@@ -180,6 +209,43 @@ class TenantService:
             callback_secret=callback_secret,
             livemode=livemode,
         )
+
+    async def register_stripe_webhook(
+        self, secret_key: str, api_base: str | None, tenant_id: str
+    ) -> tuple[str, str] | None:
+        """Create the tenant's intake endpoint in its Stripe account: (endpoint id, secret).
+
+        None when Stripe refuses, e.g. because the portal's public URL is not reachable from
+        the internet (Stripe refuses localhost URLs); the tenant can paste a secret later.
+        """
+        if not self.public_url:
+            return None
+        url = f"{self.public_url}/stripe/webhooks/{tenant_id}"
+        client = self.gateway.client(secret_key, api_base)
+        params: Any = {
+            "url": url,
+            "enabled_events": list(ENABLED_EVENTS),
+            # Events arrive in the shapes of the API version the portal's SDK speaks.
+            "api_version": stripe.api_version,
+            "description": "Billport",
+            "metadata": {"billport_tenant_id": tenant_id},
+        }
+        try:
+            endpoint = await client.v1.webhook_endpoints.create_async(
+                params=params,
+                options={"idempotency_key": idempotency_key("webhook_endpoint", tenant_id)},
+            )
+        except stripe.StripeError as exc:
+            log.warning(
+                "Stripe did not register the webhook endpoint %s: %s; the tenant can set "
+                "stripe_webhook_secret instead",
+                url,
+                exc.user_message or exc,
+            )
+            return None
+        if not endpoint.secret:
+            return None
+        return endpoint.id, endpoint.secret
 
     async def by_secret_key(self, secret_key: str) -> Tenant:
         if not secret_key.startswith(SECRET_PREFIX):
@@ -238,6 +304,9 @@ class TenantService:
             tenant.legacy_hash_enabled = patch.legacy_hash_enabled
         if patch.widget_options is not msgspec.UNSET:
             tenant.widget_options = _check_widget_options(patch.widget_options)
+        if patch.stripe_webhook_secret is not msgspec.UNSET:
+            secret = _check_webhook_secret(patch.stripe_webhook_secret)
+            tenant.stripe_webhook_secret_encrypted = self.vault.encrypt(secret)
         await self.session.commit()
         return tenant
 
@@ -261,6 +330,8 @@ def view(tenant: Tenant) -> TenantView:
         stripe_api_base=tenant.stripe_api_base,
         stripe_secret_key_hint=tenant.stripe_secret_key_hint,
         secret_key_hint=tenant.secret_key_hint,
+        stripe_webhook_endpoint_id=tenant.stripe_webhook_endpoint_id,
+        stripe_webhook_configured=tenant.stripe_webhook_secret_encrypted is not None,
         created_at=tenant.created_at,
         updated_at=tenant.updated_at,
     )

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,8 +70,12 @@ class CallbackWorker:
         clock: Callable[[], float] = time.time,
         batch: int = 50,
         transport: httpx.AsyncBaseTransport | None = None,
+        extra: Sequence[Callable[[], Awaitable[int]]] = (),
     ) -> None:
         self.database = database
+        # Other batches run in each round of ``run`` before the deliveries (Stripe events),
+        # each returning how much it did.
+        self.extra = tuple(extra)
         self.vault = vault
         self.clock = clock
         self.batch = batch
@@ -196,11 +200,12 @@ class CallbackWorker:
         """Deliver until ``stop`` is set; claimed-but-unsent work is handed back."""
         try:
             while not stop.is_set():
-                try:
-                    sent = await self.run_once()
-                except Exception:
-                    log.exception("callback batch failed")
-                    sent = 0
+                sent = 0
+                for batch in (*self.extra, self.run_once):
+                    try:
+                        sent += await batch()
+                    except Exception:
+                        log.exception("worker batch failed")
                 if not sent:
                     try:
                         await asyncio.wait_for(stop.wait(), idle)

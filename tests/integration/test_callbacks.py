@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from standardwebhooks import Webhook
 
 from portal.callbacks.models import CallbackAttempt, CallbackDelivery
 from portal.callbacks.outbox import enqueue
@@ -19,55 +18,9 @@ from portal.callbacks.worker import RETRY_DELAYS, CallbackWorker
 from portal.crypto import Vault
 from portal.db import Database
 from portal.settings import Settings
+from tests.callbacks_support import Clock, Receiver, work
 from tests.servers import ServerThread, free_port, run_async
 from tests.tokens import mint_user_token
-
-
-class Receiver:
-    """The tenant's callback endpoint: answers from a script, records what arrives."""
-
-    def __init__(self, secret: str) -> None:
-        self.webhook = Webhook(secret)
-        self.received: list[dict[str, Any]] = []
-        self.script: list[tuple[int, dict[str, str]]] = []
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        status, extra = self.script.pop(0) if self.script else (200, {})
-        verified = self.webhook.verify(body, headers)
-        self.received.append({"id": headers["webhook-id"], "status": status, "body": verified})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(k.encode(), v.encode()) for k, v in extra.items()],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"ok"})
-
-
-class Clock:
-    """A clock the test moves; whole seconds, so due times compare exactly."""
-
-    def __init__(self) -> None:
-        import time
-
-        self.now = int(time.time()) + 1
-
-    def __call__(self) -> float:
-        return float(self.now)
 
 
 @pytest.fixture
@@ -85,30 +38,6 @@ def receiver(tenant: dict[str, Any], receiver_port: int) -> Iterator[Receiver]:
     app = Receiver(tenant["callback_secret"])
     with ServerThread(app, port=receiver_port):
         yield app
-
-
-def work(settings: Settings, clock: Clock, rounds: int = 1, workers: int = 1) -> int:
-    """Run ``rounds`` batches with ``workers`` workers side by side; deliveries attempted."""
-
-    async def go() -> int:
-        import asyncio
-
-        database = Database(settings.database_url)
-        team = [
-            CallbackWorker(database, Vault(settings.encryption_keys), clock=clock)
-            for _ in range(workers)
-        ]
-        try:
-            total = 0
-            for _ in range(rounds):
-                total += sum(await asyncio.gather(*(w.run_once() for w in team)))
-            return total
-        finally:
-            for w in team:
-                await w.aclose()
-            await database.dispose()
-
-    return run_async(go)
 
 
 def queue(settings: Settings, tenant_id: str, events: list[tuple[str, str | None]]) -> list[str]:

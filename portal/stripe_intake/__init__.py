@@ -1,0 +1,1 @@
+"""Stripe webhook intake: events stored once on arrival, processed later by the worker."""
