@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from . import metrics
 from .callbacks.models import PENDING, CallbackDelivery
+from .stripe_intake.models import RECEIVED, StripeEvent
 
 
 @get("/healthz", include_in_schema=False, sync_to_thread=False)
@@ -32,7 +33,7 @@ async def metrics_endpoint(state: State) -> Response[bytes]:
 
 
 async def _queue_gauges(state: State) -> None:
-    """Outbox depth and age, read at scrape time (every process sees the same database)."""
+    """Outbox depth and age and intake lag, read at scrape time (one database for all)."""
     try:
         async with state.database.engine.connect() as conn:
             count, oldest = (
@@ -42,14 +43,23 @@ async def _queue_gauges(state: State) -> None:
                     )
                 )
             ).one()
+            waiting = await conn.scalar(
+                select(func.min(StripeEvent.received_at)).where(StripeEvent.status == RECEIVED)
+            )
     except Exception:
         # Metrics still answer when the database does not; /readyz reports that.
         return
     metrics.CALLBACKS_PENDING.set(count)
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
-    age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-    metrics.CALLBACK_OLDEST_PENDING.set(max(age, 0.0))
+    metrics.CALLBACK_OLDEST_PENDING.set(_age(oldest))
+    metrics.STRIPE_INTAKE_LAG.set(_age(waiting))
+
+
+def _age(moment: datetime | None) -> float:
+    if moment is None:
+        return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max((datetime.now(UTC) - moment).total_seconds(), 0.0)
 
 
 ROUTES = [healthz, readyz, metrics_endpoint]

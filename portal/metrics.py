@@ -38,3 +38,7 @@ CALLBACK_OLDEST_PENDING = Gauge(
     "billport_callback_oldest_pending_seconds",
     "Age of the oldest callback delivery still waiting, in seconds (0 when none).",
 )
+STRIPE_INTAKE_LAG = Gauge(
+    "billport_stripe_intake_lag_seconds",
+    "Age of the oldest received Stripe event not yet processed, in seconds (0 when none).",
+)

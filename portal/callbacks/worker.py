@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy import bindparam, select, text
 
+from portal import metrics
 from portal.crypto import Vault
 from portal.db import Database, UTCDateTime
 
@@ -149,6 +150,8 @@ class CallbackWorker:
             session.add(attempt)
             await session.commit()
             self._claimed.discard(delivery_id)
+            outcome = {DELIVERED: "delivered", FAILED: "failed"}.get(delivery.status, "retry")
+            metrics.CALLBACK_ATTEMPTS.labels(outcome).inc()
             return delivery.status == DELIVERED
 
     async def _post(

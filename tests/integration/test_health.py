@@ -30,6 +30,8 @@ def test_health_ready_and_metrics(api: httpx.Client) -> None:
     assert 'route="/api/v1/tenant"' in metrics.text
     assert "billport_callbacks_pending " in metrics.text
     assert "billport_callback_oldest_pending_seconds " in metrics.text
+    assert "billport_stripe_intake_lag_seconds " in metrics.text
+    assert "billport_callback_attempts_total" in metrics.text
 
 
 def test_every_answer_carries_a_request_id(api: httpx.Client) -> None:
