@@ -181,7 +181,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         worker = None
         if settings.worker_in_process:
             processing = StripeEventProcessor(database, app.state.vault, gateway)
-            delivering = CallbackWorker(database, app.state.vault, extra=[processing.run_once])
+            delivering = CallbackWorker(
+                database,
+                app.state.vault,
+                extra=[processing.run_once],
+                lease=settings.callback_lease_seconds,
+            )
             worker = asyncio.create_task(delivering.run(stop), name="callback-worker")
         try:
             yield

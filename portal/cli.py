@@ -73,7 +73,13 @@ def _worker(args: argparse.Namespace) -> int:
         vault = Vault(settings.encryption_keys)
         processing = StripeEventProcessor(database, vault, gateway)
         try:
-            await CallbackWorker(database, vault, extra=[processing.run_once]).run(stop)
+            worker = CallbackWorker(
+                database,
+                vault,
+                extra=[processing.run_once],
+                lease=settings.callback_lease_seconds,
+            )
+            await worker.run(stop)
         finally:
             await gateway.aclose()
             await database.dispose()

@@ -39,6 +39,8 @@ class Settings:
     stripe_max_network_retries: int = 2
     # Whether this process also delivers callbacks (``billport serve`` without --no-worker).
     worker_in_process: bool = False
+    # Seconds a worker holds claimed callbacks before another may take them over.
+    callback_lease_seconds: int = 60
 
     @property
     def production(self) -> bool:
@@ -96,9 +98,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         timeout = float(env.get("BILLPORT_STRIPE_TIMEOUT", "20"))
         retries = int(env.get("BILLPORT_STRIPE_MAX_NETWORK_RETRIES", "2"))
+        lease = int(env.get("BILLPORT_CALLBACK_LEASE", "60"))
     except ValueError as exc:
         raise ConfigurationError(
-            "BILLPORT_STRIPE_TIMEOUT and BILLPORT_STRIPE_MAX_NETWORK_RETRIES must be numbers"
+            "BILLPORT_STRIPE_TIMEOUT, BILLPORT_STRIPE_MAX_NETWORK_RETRIES and "
+            "BILLPORT_CALLBACK_LEASE must be numbers"
         ) from exc
 
     return Settings(
@@ -113,6 +117,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stripe_timeout=timeout,
         stripe_max_network_retries=retries,
         worker_in_process=env.get("BILLPORT_WORKER_IN_PROCESS", "") == "1",
+        callback_lease_seconds=max(lease, 1),
     )
 
 

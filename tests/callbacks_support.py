@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -21,6 +22,8 @@ class Receiver:
         self.webhook = Webhook(secret)
         self.received: list[dict[str, Any]] = []
         self.script: list[tuple[int, dict[str, str]]] = []
+        # Requests to leave unanswered (a receiver hanging while its sender dies).
+        self.hold = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -36,6 +39,11 @@ class Receiver:
             if not message.get("more_body"):
                 break
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        if self.hold > 0:
+            self.hold -= 1
+            self.received.append({"id": headers["webhook-id"], "status": None, "body": None})
+            await asyncio.sleep(5)
+            return
         status, extra = self.script.pop(0) if self.script else (200, {})
         verified = self.webhook.verify(body, headers)
         self.received.append({"id": headers["webhook-id"], "status": status, "body": verified})

@@ -72,8 +72,11 @@ class CallbackWorker:
         batch: int = 50,
         transport: httpx.AsyncBaseTransport | None = None,
         extra: Sequence[Callable[[], Awaitable[int]]] = (),
+        lease: int = LEASE,
     ) -> None:
         self.database = database
+        # How long a claim holds: a worker that dies mid-batch delays its work this long.
+        self.lease = lease
         # Other batches run in each round of ``run`` before the deliveries (Stripe events),
         # each returning how much it did.
         self.extra = tuple(extra)
@@ -88,7 +91,7 @@ class CallbackWorker:
 
     async def claim(self) -> list[int]:
         now = self._now()
-        params = {"now": now, "until": now + timedelta(seconds=LEASE), "batch": self.batch}
+        params = {"now": now, "until": now + timedelta(seconds=self.lease), "batch": self.batch}
         async with self.database.engine.begin() as conn:
             statement = _CLAIM_POSTGRES if conn.dialect.name == "postgresql" else _CLAIM
             typed = text(statement).bindparams(

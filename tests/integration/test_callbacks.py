@@ -301,3 +301,53 @@ def test_a_stopping_worker_hands_its_claims_back(tenant, portal_settings: Settin
     assert len(run_async(claim_then_stop)) == 1
     [(row, attempts)] = deliveries(portal_settings, [event_id])
     assert row.claimed_until is None and row.status == "pending" and attempts == []
+
+
+def test_a_killed_worker_loses_nothing(
+    tenant, receiver: Receiver, portal_settings: Settings, tmp_path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    receiver.hold = 1
+    [event_id] = queue(portal_settings, tenant["id"], [("create_subscription", "cus_k")])
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("BILLPORT_")},
+        "BILLPORT_DATABASE_URL": portal_settings.database_url,
+        "BILLPORT_ENCRYPTION_KEYS": ",".join(portal_settings.encryption_keys),
+        "BILLPORT_SECRET_KEY": portal_settings.secret_key,
+        "BILLPORT_DATA_DIR": str(tmp_path),
+        "BILLPORT_CALLBACK_LEASE": "2",
+    }
+    worker = [str(Path(sys.executable).parent / "billport"), "worker"]
+
+    def wait_for(condition: Any, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.1)
+
+    first = subprocess.Popen(worker, env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: receiver.received, "the first worker never sent the callback")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    second = subprocess.Popen(worker, env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(
+            lambda: deliveries(portal_settings, [event_id])[0][0].status == "delivered",
+            "the delivery was not taken over after the killed worker's lease",
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    [(row, _)] = deliveries(portal_settings, [event_id])
+    assert row.claimed_until is None
+    # The retry carries the same webhook-id: the receiver can tell it is the same event.
+    assert {r["id"] for r in receiver.received} == {event_id}
+    assert [r["status"] for r in receiver.received] == [None, 200]
