@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import intake, plan_picker, sandbox
+from bench import callbacks, intake, plan_picker, sandbox
 
 RESULTS = Path(__file__).parent / "results.json"
 BENCHMARKS = (
+    ("callbacks", callbacks.run),
     ("sandbox", sandbox.run),
     ("plan picker", plan_picker.run),
     ("stripe intake", intake.run),
