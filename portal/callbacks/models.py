@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, UTCDateTime, utcnow
@@ -18,6 +28,7 @@ class CallbackDelivery(Base):
     __table_args__ = (
         Index("ix_callback_delivery_due", "status", "next_attempt_at"),
         Index("ix_callback_delivery_customer", "tenant_id", "customer_key", "status"),
+        UniqueConstraint("tenant_id", "dedupe_key", name="uq_callback_delivery_dedupe_key"),
     )
 
     # Increasing ids give the order events happened in, which deliveries keep per customer.
@@ -30,6 +41,8 @@ class CallbackDelivery(Base):
     # The Stripe customer, or "" for events about no customer.
     customer_key: Mapped[str] = mapped_column(String(255), default="")
     event: Mapped[str] = mapped_column(String(64))
+    # Names the action a callback reports, so a repeated action is reported once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(300), default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=PENDING)

@@ -21,6 +21,7 @@ def enqueue(
     customer_id: str | None,
     livemode: bool,
     extras: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
 ) -> CallbackDelivery:
     """Add an event for the tenant's callback URL; it is sent once the caller commits."""
     event_id = new_key("evt_", 24)
@@ -41,6 +42,7 @@ def enqueue(
         event=event,
         payload=payload,
         livemode=livemode,
+        dedupe_key=dedupe_key,
     )
     session.add(delivery)
     return delivery

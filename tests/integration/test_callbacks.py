@@ -108,12 +108,13 @@ def test_a_checkout_reaches_the_tenant_signed(
     token = mint_user_token(tenant, email="cb@example.com")
     page = api.get("/w/checkout", params={"key": tenant["publishable_key"], "token": token})
     config = json.loads(re.search(r'id="billport-config">(.*?)</script>', page.text).group(1))
-    answer = api.post(
-        "/w/api/subscribe",
-        headers={config["sessionHeader"]: config["session"]},
-        json={"price": price.id, "action_id": uuid.uuid4().hex, "payment_method": "pm_card_visa"},
-    )
+    body = {"price": price.id, "action_id": uuid.uuid4().hex, "payment_method": "pm_card_visa"}
+    headers = {config["sessionHeader"]: config["session"]}
+    answer = api.post("/w/api/subscribe", headers=headers, json=body)
     assert answer.status_code == 200, answer.text
+    # The same action sent again (a double click, a retry) is reported once.
+    again = api.post("/w/api/subscribe", headers=headers, json=body)
+    assert again.json()["subscription"]["id"] == answer.json()["subscription"]["id"]
     subscription = answer.json()["subscription"]
 
     assert work(portal_settings, Clock()) >= 1

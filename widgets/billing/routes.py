@@ -10,6 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.callbacks.outbox import enqueue
@@ -60,9 +61,18 @@ class WidgetContext:
         return self.signer.sign(dataclasses.replace(self.session, customer_id=customer_id))
 
     async def record(
-        self, event: str, response: dict[str, Any], customer_id: str | None = None
+        self,
+        event: str,
+        response: dict[str, Any],
+        customer_id: str | None = None,
+        *,
+        once_per: str | None = None,
     ) -> None:
-        """Queue the callback of a completed action (the browser hears it from the page)."""
+        """Queue the callback of a completed action (the browser hears it from the page).
+
+        ``once_per`` names what makes the action unique (a subscription's creation, an
+        invoice's payment, an action id): repeating it queues nothing more.
+        """
         enqueue(
             self.db,
             tenant_id=self.billing.tenant.id,
@@ -70,8 +80,12 @@ class WidgetContext:
             response=response,
             customer_id=customer_id or self.session.customer_id,
             livemode=self.billing.tenant.livemode,
+            dedupe_key=f"{event}:{once_per}" if once_per else None,
         )
-        await self.db.commit()
+        try:
+            await self.db.commit()
+        except IntegrityError:
+            await self.db.rollback()
 
 
 async def provide_context(
@@ -137,7 +151,12 @@ class WidgetBillingController(Controller):
             email=email,
         )
         if result.payment_client_secret is None:
-            await widget.record("create_subscription", result.subscription, result.customer_id)
+            await widget.record(
+                "create_subscription",
+                result.subscription,
+                result.customer_id,
+                once_per=result.subscription["id"],
+            )
         return {
             "subscription": result.subscription,
             "payment_client_secret": result.payment_client_secret,
@@ -155,7 +174,7 @@ class WidgetBillingController(Controller):
                 "The payment was not authenticated, so no subscription was started.",
                 code="authentication_failed",
             )
-        await widget.record("create_subscription", sub)
+        await widget.record("create_subscription", sub, once_per=sub["id"])
         return {"subscription": sub}
 
     @post("/subscriptions/{subscription_id:str}/abandon", status_code=200)
@@ -188,7 +207,7 @@ class WidgetBillingController(Controller):
         sub = await widget.billing.change_plan(
             subscription_id, data.price, quantity, data.action_id, data.payment_method
         )
-        await widget.record("change_plan", sub)
+        await widget.record("change_plan", sub, once_per=f"{sub['id']}:{data.action_id}")
         return {"subscription": sub}
 
     @post("/promotion-codes/check", status_code=200)

@@ -167,7 +167,7 @@ class InvoicesController(Controller):
         service = InvoiceService(widget.billing, portal_customer(widget))
         answer = await service.pay(invoice_id, data.payment_method, data.action_id)
         if not answer.get("client_secret"):
-            await widget.record("pay_invoice", answer["invoice"])
+            await widget.record("pay_invoice", answer["invoice"], once_per=invoice_id)
         return answer
 
     @post("/invoices/{invoice_id:str}/refresh", status_code=200)
@@ -178,5 +178,5 @@ class InvoicesController(Controller):
         service = InvoiceService(widget.billing, portal_customer(widget))
         invoice = await service.owned(invoice_id)
         if invoice.get("status") == "paid":
-            await widget.record("pay_invoice", invoice)
+            await widget.record("pay_invoice", invoice, once_per=invoice_id)
         return {"invoice": invoice}

@@ -194,7 +194,12 @@ class PaymentMethodsController(Controller):
         customer_id = portal_customer(widget, CUSTOMER_PORTAL)
         service = PaymentMethodService(widget.billing, customer_id)
         answer = await service.make_default(payment_method_id, data.action_id)
-        await widget.record("update_payment_method", answer["payment_method"], customer_id)
+        await widget.record(
+            "update_payment_method",
+            answer["payment_method"],
+            customer_id,
+            once_per=f"{payment_method_id}:{data.action_id}",
+        )
         return answer
 
     @delete("/payment-methods/{payment_method_id:str}", status_code=200)

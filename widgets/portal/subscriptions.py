@@ -610,7 +610,7 @@ class PortalSubscriptionsController(Controller):
             raise ValidationFailed("action_id is required.", param="action_id")
         quantity = check_quantity(data.quantity, portal.options)
         sub = await portal.change(subscription_id, data.price, quantity, data.action_id)
-        await portal.widget.record("change_plan", sub)
+        await portal.widget.record("change_plan", sub, once_per=f"{sub['id']}:{data.action_id}")
         return {"subscription": sub}
 
     @post("/{subscription_id:str}/cancel", status_code=200)
@@ -622,7 +622,9 @@ class PortalSubscriptionsController(Controller):
     ) -> dict[str, Any]:
         _allowed(portal.options, "allow_cancel")
         sub = await portal.cancel(subscription_id, data.reason, data.comment, data.action_id)
-        await portal.widget.record("cancel_subscription", sub)
+        await portal.widget.record(
+            "cancel_subscription", sub, once_per=f"{sub['id']}:{data.action_id}"
+        )
         return {"subscription": sub}
 
     @post("/{subscription_id:str}/accept-offer", status_code=200)
@@ -650,5 +652,5 @@ class PortalSubscriptionsController(Controller):
         data: JSONBody[ActionBody],
     ) -> dict[str, Any]:
         sub = await portal.resume(subscription_id, data.action_id)
-        await portal.widget.record("resubscribe", sub)
+        await portal.widget.record("resubscribe", sub, once_per=f"{sub['id']}:{data.action_id}")
         return {"subscription": sub}
