@@ -16,7 +16,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,12 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import stripe
-from joserfc import jwt
-from joserfc.jwk import OctKey
 from playwright.sync_api import ConsoleMessage, Frame, Page, expect
 
 from tests.browser.host import RECORDER, HostSite, embed_script
 from tests.servers import ServerThread
+from tests.tokens import mint_user_token
 
 SCREENSHOT = "/tmp/billport-embed-host-page.png"
 INITIAL_HEIGHT = 150
@@ -74,9 +72,7 @@ def billport_errors(page: Page) -> list[str]:
 
 
 def user_token(tenant: dict[str, Any], email: str) -> str:
-    now = int(time.time())
-    claims = {"aud": tenant["publishable_key"], "iat": now, "exp": now + 600, "email": email}
-    return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(tenant["token_secret"]))
+    return mint_user_token(tenant, lifetime=600, email=email)
 
 
 def widget_div(widget: str, key: str, token: str | None = None, element_id: str = "") -> str:
