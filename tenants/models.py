@@ -38,5 +38,21 @@ class Tenant(Base):
     callbacks_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     legacy_hash_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     widget_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The secret each rotation replaced, still accepted (or still signing) until its time
+    # runs out, so the tenant can deploy the new one without an outage (tenants/keys.py).
+    previous_secret_key_hash: Mapped[str | None] = mapped_column(
+        String(64), default=None, index=True
+    )
+    previous_secret_key_expires_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=None
+    )
+    previous_token_secret_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    previous_token_secret_expires_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=None
+    )
+    previous_callback_secret_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    previous_callback_secret_expires_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=None
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

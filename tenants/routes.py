@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.types import ControllerRouterHandler
 
 from .billing_pages.routes import BillingPageController, embed_target
@@ -15,6 +15,7 @@ from .dependencies import (
     provide_tenant_service,
     tenant_guard,
 )
+from .keys import RotatedKey, RotateKey
 from .models import Tenant
 from .schemas import TenantCreate, TenantCreated, TenantUpdate, TenantView
 from .service import TenantService, view
@@ -42,6 +43,23 @@ class TenantController(Controller):
         data: JSONBody[TenantUpdate],
     ) -> TenantView:
         return view(await tenant_service.update(tenant, data))
+
+    @post(
+        "/keys/{name:str}/rotate",
+        status_code=200,
+        summary="Replace the secret API key, token secret or callback secret",
+        description="The new secret is shown only in this answer. The replaced one keeps "
+        "working for overlap_seconds (default one day; 0 ends it at once).",
+    )
+    async def rotate_key(
+        self,
+        name: FromPath[str],
+        tenant: NamedDependency[Tenant],
+        tenant_service: NamedDependency[TenantService],
+        data: JSONBody[RotateKey | None] = None,
+    ) -> RotatedKey:
+        overlap = (data or RotateKey()).overlap_seconds
+        return await tenant_service.rotate_key(tenant, name, overlap)
 
 
 class OperatorController(Controller):

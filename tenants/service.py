@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.crypto import Vault, hash_key, new_key, new_webhook_secret
+from portal.db import utcnow
 from portal.errors import NotFound, Unauthorized, ValidationFailed
 from portal.stripe_gateway import (
     StripeGateway,
@@ -24,14 +25,13 @@ from portal.stripe_gateway import (
 )
 from portal.stripe_intake.processor import ENABLED_EVENTS
 
+from .keys import SECRET_PREFIX, TOKEN_SECRET_PREFIX, RotatedKey, hint, rotate, token_secrets
 from .models import Tenant
 from .schemas import TenantCreate, TenantCreated, TenantUpdate, TenantView
 
 log = logging.getLogger("billport.tenants")
 
 PUBLISHABLE_PREFIX = "bp_pub_"
-SECRET_PREFIX = "bp_sk_"  # noqa: S105 (a prefix, not a secret)
-TOKEN_SECRET_PREFIX = "bpts_"  # noqa: S105
 MAX_WIDGET_OPTIONS_BYTES = 16_384
 
 
@@ -122,10 +122,6 @@ def _check_webhook_secret(secret: str) -> str:
     return secret
 
 
-def _hint(secret: str, keep: int = 4) -> str:
-    return secret[: secret.find("_", 3) + 1] + "…" + secret[-keep:]
-
-
 class TenantService:
     def __init__(
         self,
@@ -183,10 +179,10 @@ class TenantService:
             name=name,
             publishable_key=new_key(PUBLISHABLE_PREFIX, 24),
             secret_key_hash=hash_key(secret_key),
-            secret_key_hint=_hint(secret_key),
+            secret_key_hint=hint(secret_key),
             token_secret_encrypted=self.vault.encrypt(token_secret),
             stripe_secret_key_encrypted=self.vault.encrypt(data.stripe_secret_key),
-            stripe_secret_key_hint=_hint(data.stripe_secret_key),
+            stripe_secret_key_hint=hint(data.stripe_secret_key),
             callback_secret_encrypted=self.vault.encrypt(callback_secret),
             stripe_webhook_endpoint_id=endpoint[0] if endpoint else None,
             stripe_webhook_secret_encrypted=self.vault.encrypt(endpoint[1]) if endpoint else None,
@@ -255,9 +251,16 @@ class TenantService:
                 else ""
             )
             raise Unauthorized("Invalid API key" + hint, code="invalid_api_key")
-        tenant = await self.session.scalar(
-            select(Tenant).where(Tenant.secret_key_hash == hash_key(secret_key))
-        )
+        digest = hash_key(secret_key)
+        tenant = await self.session.scalar(select(Tenant).where(Tenant.secret_key_hash == digest))
+        if tenant is None:
+            # A key replaced by a rotation works until its overlap runs out.
+            tenant = await self.session.scalar(
+                select(Tenant).where(
+                    Tenant.previous_secret_key_hash == digest,
+                    Tenant.previous_secret_key_expires_at > utcnow(),
+                )
+            )
         if tenant is None:
             raise Unauthorized("Invalid API key", code="invalid_api_key")
         return tenant
@@ -283,8 +286,13 @@ class TenantService:
                 return "pk_test_" + secret.removeprefix("sk_test_")
         return None
 
-    def token_secret(self, tenant: Tenant) -> str:
-        return self.vault.decrypt(tenant.token_secret_encrypted)
+    def token_secrets(self, tenant: Tenant) -> list[str]:
+        return token_secrets(tenant, self.vault)
+
+    async def rotate_key(self, tenant: Tenant, name: str, overlap_seconds: int) -> RotatedKey:
+        rotated = rotate(tenant, name, overlap_seconds, self.vault)
+        await self.session.commit()
+        return rotated
 
     async def list(self) -> Sequence[Tenant]:
         return (await self.session.scalars(select(Tenant).order_by(Tenant.created_at))).all()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from standardwebhooks import Webhook
 
+from portal.callbacks.outbox import enqueue
 from portal.callbacks.worker import CallbackWorker
 from portal.crypto import Vault
 from portal.db import Database
@@ -46,7 +50,15 @@ class Receiver:
             return
         status, extra = self.script.pop(0) if self.script else (200, {})
         verified = self.webhook.verify(body, headers)
-        self.received.append({"id": headers["webhook-id"], "status": status, "body": verified})
+        self.received.append(
+            {
+                "id": headers["webhook-id"],
+                "status": status,
+                "body": verified,
+                "raw": body,
+                "headers": headers,
+            }
+        )
         await send(
             {
                 "type": "http.response.start",
@@ -93,3 +105,45 @@ def work(settings: Settings, clock: Clock, rounds: int = 1, workers: int = 1) ->
             await database.dispose()
 
     return run_async(go)
+
+
+def queue(settings: Settings, tenant_id: str, events: list[tuple[str, str | None]]) -> list[str]:
+    """Write ``(event, customer)`` pairs to the outbox in one transaction; their event ids."""
+
+    async def go() -> list[str]:
+        database = Database(settings.database_url)
+        try:
+            async with database.sessions() as session:
+                rows = [
+                    enqueue(
+                        session,
+                        tenant_id=tenant_id,
+                        event=event,
+                        response={"n": i},
+                        customer_id=customer,
+                        livemode=False,
+                    )
+                    for i, (event, customer) in enumerate(events)
+                ]
+                await session.commit()
+                return [row.event_id for row in rows]
+        finally:
+            await database.dispose()
+
+    return run_async(go)
+
+
+# The ``billport worker`` console script installed beside this interpreter.
+WORKER_COMMAND = [str(Path(sys.executable).parent / "billport"), "worker"]
+
+
+def worker_env(settings: Settings, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``billport worker`` process serving the portal of ``settings``."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("BILLPORT_")},
+        "BILLPORT_DATABASE_URL": settings.database_url,
+        "BILLPORT_ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
+        "BILLPORT_SECRET_KEY": settings.secret_key,
+        "BILLPORT_DATA_DIR": str(data_dir),
+        **extra,
+    }

@@ -148,7 +148,7 @@ class WidgetOpener:
             claims = verify_user_token(
                 request.token,
                 publishable_key=tenant.publishable_key,
-                token_secret=self.tenants.token_secret(tenant),
+                token_secret=self.tenants.token_secrets(tenant),
             )
             return Identity(claims.customer_id, claims.email, claims.user_id)
         if request.hash is not None or request.email or request.customer_id:
@@ -174,7 +174,7 @@ class WidgetOpener:
         verify_legacy_hash(
             value,
             request.hash,
-            self.tenants.token_secret(tenant),
+            self.tenants.token_secrets(tenant),
             enabled=tenant.legacy_hash_enabled,
         )
         if request.email is not None and not valid_email(request.email):

@@ -14,11 +14,12 @@ def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def headers(secret: str, message_id: str, timestamp: int, body: str) -> dict[str, str]:
+def headers(secrets: list[str], message_id: str, timestamp: int, body: str) -> dict[str, str]:
+    """The request headers; one signature per secret (two while a secret is rotated)."""
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, message_id, timestamp, body),
+        "webhook-signature": " ".join(sign(s, message_id, timestamp, body) for s in secrets),
         "content-type": "application/json",
         "user-agent": "Billport-Callbacks/1",
     }

@@ -161,14 +161,16 @@ class CallbackWorker:
         self, tenant: Any, delivery: CallbackDelivery, attempt: CallbackAttempt, now: float
     ) -> None:
         body = json.dumps(delivery.payload, separators=(",", ":"))
-        secret = self.vault.decrypt(tenant.callback_secret_encrypted)
+        from tenants.keys import callback_secrets
+
+        secrets = callback_secrets(tenant, self.vault)
         started = time.perf_counter()
         try:
             answer = await self._client.post(
                 tenant.callback_url,
                 content=body.encode(),
                 # Signed with the wall clock: receivers check it against theirs.
-                headers=headers(secret, delivery.event_id, int(time.time()), body),
+                headers=headers(secrets, delivery.event_id, int(time.time()), body),
             )
         except httpx.HTTPError as exc:
             attempt.latency_ms = int((time.perf_counter() - started) * 1000)

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,15 +62,29 @@ def _other_tenant(audiences: list[str], publishable_key: str) -> Forbidden | Non
     return None
 
 
+def _decode(token: str, secrets: Sequence[str]) -> jwt.Token:
+    """Decoded with the first secret whose signature matches (during a rotation, two)."""
+    for secret in secrets[:-1]:
+        try:
+            return jwt.decode(token, OctKey.import_key(secret), algorithms=["HS256"])
+        except BadSignatureError:
+            continue
+    return jwt.decode(token, OctKey.import_key(secrets[-1]), algorithms=["HS256"])
+
+
 def verify_user_token(
-    token: str, *, publishable_key: str, token_secret: str, now: int | None = None
+    token: str, *, publishable_key: str, token_secret: str | Sequence[str], now: int | None = None
 ) -> UserClaims:
-    """The claims of a valid user token, or a 401/403 ``BillportError`` saying what is wrong."""
+    """The claims of a valid user token, or a 401/403 ``BillportError`` saying what is wrong.
+
+    ``token_secret`` may list several secrets (the current one and one being rotated out).
+    """
     now = int(time.time()) if now is None else now
     if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise _invalid("The user token is not a JWT (header.payload.signature).")
+    secrets = [token_secret] if isinstance(token_secret, str) else list(token_secret)
     try:
-        decoded = jwt.decode(token, OctKey.import_key(token_secret), algorithms=["HS256"])
+        decoded = _decode(token, secrets)
     except BadSignatureError:
         other = _other_tenant(_unverified_audiences(token), publishable_key)
         if other is not None:
