@@ -5,11 +5,26 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.crypto import new_key
 
 from .models import CallbackDelivery
+
+
+def dedupe_key(event: str, once_per: str) -> str:
+    """What makes a completed action unique: queuing it again under this key adds nothing."""
+    return f"{event}:{once_per}"
+
+
+async def queued(session: AsyncSession, tenant_id: str, key: str) -> bool:
+    found = await session.scalar(
+        select(CallbackDelivery.id).where(
+            CallbackDelivery.tenant_id == tenant_id, CallbackDelivery.dedupe_key == key
+        )
+    )
+    return found is not None
 
 
 def enqueue(

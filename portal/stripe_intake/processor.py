@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.callbacks.outbox import enqueue
+from portal.callbacks.outbox import dedupe_key, enqueue, queued
 from portal.callbacks.worker import RETRY_DELAYS
 from portal.crypto import Vault
 from portal.db import Database, UTCDateTime
@@ -52,8 +52,12 @@ CATALOG_EVENTS = frozenset(
         "price.deleted",
     }
 )
+# Where a widget's checkout shows up in Stripe: see ``_checkout_completed``.
+CHECKOUT_EVENTS = ("customer.subscription.created", "customer.subscription.updated")
 # What the endpoint Billport registers in each tenant's Stripe account listens to.
-ENABLED_EVENTS = (*CALLBACK_EVENTS, *sorted(CATALOG_EVENTS))
+ENABLED_EVENTS = (*CALLBACK_EVENTS, CHECKOUT_EVENTS[0], *sorted(CATALOG_EVENTS))
+# The metadata a widget's checkout puts on the subscription it creates.
+CHECKOUT_MARK = "billport_action"
 # Events whose object is the new state of a subscription or invoice. A trial notice is not:
 # it is sent whatever happened after it.
 STATE_EVENTS = frozenset(
@@ -65,6 +69,7 @@ STATE_EVENTS = frozenset(
     }
 )
 OPEN = (RECEIVED, FAILED)
+LIVE = ("active", "trialing")
 # Longer than a catalog refresh against a slow Stripe takes.
 LEASE = 120
 MAX_ERROR_KEPT = 2000
@@ -92,6 +97,26 @@ def _customer(obj: dict[str, Any]) -> str | None:
     if isinstance(customer, dict):
         customer = customer.get("id")
     return customer if isinstance(customer, str) else None
+
+
+def _checkout_completed(event: StripeEvent) -> dict[str, Any] | None:
+    """The subscription a widget's checkout started, when this event shows it started.
+
+    The widget queues ``create_subscription`` as soon as Stripe answers; should the portal
+    stop between Stripe's answer and that write, this event queues it instead. Both use the
+    same dedupe key, so the tenant hears of the checkout once, whichever comes first.
+    """
+    data = event.payload["data"]
+    obj = data["object"]
+    if event.type not in CHECKOUT_EVENTS or obj.get("object") != "subscription":
+        return None
+    if not (obj.get("metadata") or {}).get(CHECKOUT_MARK) or obj.get("status") not in LIVE:
+        return None
+    # A checkout needing 3-D Secure starts incomplete and becomes live when it is confirmed.
+    started = event.type == CHECKOUT_EVENTS[0] or (
+        (data.get("previous_attributes") or {}).get("status") == "incomplete"
+    )
+    return obj if started else None
 
 
 def _describe(exc: Exception) -> str:
@@ -186,8 +211,9 @@ class StripeEventProcessor:
                 if event is None or event.status not in OPEN:
                     return
                 callback = CALLBACK_EVENTS.get(event.type)
+                checkout = _checkout_completed(event)
                 status, note = PROCESSED, None
-                if callback is None:
+                if callback is None and checkout is None:
                     status, note = SKIPPED, f"Billport does not act on {event.type} events"
                 elif event.type in STATE_EVENTS and await self._superseded(session, event):
                     status = SKIPPED
@@ -196,6 +222,8 @@ class StripeEventProcessor:
                     # Another worker finished it after our lease ran out.
                     await session.rollback()
                     return
+                if checkout is not None:
+                    await self._checkout_fallback(session, event, checkout)
                 if callback is not None and status == PROCESSED:
                     obj = event.payload["data"]["object"]
                     enqueue(
@@ -210,6 +238,23 @@ class StripeEventProcessor:
         except Exception as exc:
             log.warning("processing a Stripe event failed", exc_info=True)
             await self._failed([event_id], exc)
+
+    async def _checkout_fallback(
+        self, session: AsyncSession, event: StripeEvent, subscription: dict[str, Any]
+    ) -> None:
+        key = dedupe_key("create_subscription", subscription["id"])
+        # Should the widget write its own between this check and the commit, the commit
+        # fails on the unique key and the event is processed again, finding it queued.
+        if not await queued(session, event.tenant_id, key):
+            enqueue(
+                session,
+                tenant_id=event.tenant_id,
+                event="create_subscription",
+                response=subscription,
+                customer_id=_customer(subscription),
+                livemode=event.livemode,
+                dedupe_key=key,
+            )
 
     async def _superseded(self, session: AsyncSession, event: StripeEvent) -> bool:
         """Whether a newer event about the same object was processed already."""

@@ -298,7 +298,10 @@ def test_stripe_events_reach_the_tenant_as_callbacks(
         assert body["response"]["id"] == event.data.object.id
         assert body["customer"] == event.data.object.customer
         assert body["livemode"] is False
-    assert {e.status for e in stored(portal_settings, hooked["id"])} == {"processed"}
+    outcome = {e.type: e.status for e in stored(portal_settings, hooked["id"])}
+    # These subscriptions were not a widget's checkout: their creation needs no callback.
+    assert outcome.pop("customer.subscription.created") == "skipped"
+    assert set(outcome.values()) == {"processed"}
 
     def only(name: str) -> dict[str, Any]:
         [body] = [b for b in bodies if b["event"] == name]
@@ -609,3 +612,85 @@ def test_workers_side_by_side_take_each_event_once_in_order_per_object(
             if p["response"]["id"] == f"sub_side{k}"
         ]
         assert ns == sorted(ns)
+
+
+def created_subscriptions(portal_settings: Settings, tenant_id: str, count: int) -> None:
+    """Wait for ``count`` subscription creations to reach the intake, and process them."""
+    deadline = time.monotonic() + 30
+    while True:
+        rows = stored(portal_settings, tenant_id)
+        created = [r for r in rows if r.type == "customer.subscription.created"]
+        if len(created) >= count:
+            break
+        assert time.monotonic() < deadline, "the creations never reached the intake"
+        time.sleep(0.05)
+
+
+def test_a_checkout_the_portal_stopped_before_reporting_reaches_the_tenant_from_stripe(
+    hooked: dict[str, Any],
+    receiver: Receiver,
+    stripe_client: stripe.StripeClient,
+    portal_settings: Settings,
+) -> None:
+    price = make_price(stripe_client)
+    buyer = make_customer(stripe_client)
+    # What a widget's checkout leaves in Stripe when the portal stops right after Stripe
+    # answered, before it wrote the callback: a marked subscription and an empty outbox.
+    checkout = stripe_client.v1.subscriptions.create(
+        params={
+            "customer": buyer.id,
+            "items": [{"price": price.id}],
+            "metadata": {"tier": "pro", "billport_action": uuid.uuid4().hex},
+        }
+    )
+    # A subscription the tenant made itself is not a checkout.
+    stripe_client.v1.subscriptions.create(
+        params={"customer": make_customer(stripe_client).id, "items": [{"price": price.id}]}
+    )
+    created_subscriptions(portal_settings, hooked["id"], 2)
+    run_worker_until(
+        portal_settings,
+        lambda: any(r["body"]["event"] == "create_subscription" for r in receiver.received),
+    )
+    work(portal_settings, Clock(), rounds=2)
+
+    [reported] = [
+        r["body"] for r in receiver.received if r["body"]["event"] == "create_subscription"
+    ]
+    assert set(reported) == CALLBACK_KEYS
+    assert reported["response"]["id"] == checkout.id
+    assert reported["response"]["status"] == "active"
+    assert reported["response"]["metadata"]["tier"] == "pro"
+    assert reported["customer"] == buyer.id
+
+
+def test_a_reported_checkout_is_not_reported_again_from_stripe(
+    api: httpx.Client,
+    hooked: dict[str, Any],
+    receiver: Receiver,
+    stripe_client: stripe.StripeClient,
+    portal_settings: Settings,
+) -> None:
+    import re
+
+    from tests.tokens import mint_user_token
+
+    price = make_price(stripe_client)
+    token = mint_user_token(hooked, email="once@example.com")
+    page = api.get("/w/checkout", params={"key": hooked["publishable_key"], "token": token})
+    config = json.loads(re.search(r'id="billport-config">(.*?)</script>', page.text).group(1))
+    answer = api.post(
+        "/w/api/subscribe",
+        headers={config["sessionHeader"]: config["session"]},
+        json={"price": price.id, "action_id": uuid.uuid4().hex, "payment_method": "pm_card_visa"},
+    )
+    assert answer.status_code == 200, answer.text
+    created_subscriptions(portal_settings, hooked["id"], 1)
+    process(portal_settings)
+    work(portal_settings, Clock(), rounds=2)
+
+    reported = [r["body"] for r in receiver.received if r["body"]["event"] == "create_subscription"]
+    assert [body["response"]["id"] for body in reported] == [answer.json()["subscription"]["id"]]
+    rows = stored(portal_settings, hooked["id"])
+    created = [r for r in rows if r.type == "customer.subscription.created"]
+    assert [row.status for row in created] == ["processed"]

@@ -13,7 +13,7 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.callbacks.outbox import enqueue
+from portal.callbacks.outbox import dedupe_key, enqueue
 from portal.errors import Forbidden, NotFound, ValidationFailed
 from portal.identity.tokens import valid_email
 from portal.identity.widget_session import HEADER, WidgetSession, WidgetSessionSigner
@@ -80,7 +80,7 @@ class WidgetContext:
             response=response,
             customer_id=customer_id or self.session.customer_id,
             livemode=self.billing.tenant.livemode,
-            dedupe_key=f"{event}:{once_per}" if once_per else None,
+            dedupe_key=dedupe_key(event, once_per) if once_per else None,
         )
         try:
             await self.db.commit()
