@@ -27,6 +27,7 @@ from litestar.types import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import health, metrics
+from .assets import load_assets
 from .callbacks.worker import CallbackWorker
 from .crypto import Vault
 from .db import Database
@@ -165,11 +166,12 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
 def create_app(settings: Settings | None = None) -> Litestar:
     """The portal: health, the tenant API and the routers of ``tenants`` and ``widgets``."""
     settings = settings or load_settings()
+    from tenants.dashboard.accounts import SignInLimits
     from tenants.routes import ROUTERS as TENANT_ROUTERS
-    from widgets.assets import load_assets
     from widgets.catalog.service import CatalogCache
     from widgets.ratelimit import AnonymousLimits
     from widgets.routes import ROUTES as WIDGET_ROUTES
+    from widgets.routes import STATIC as WIDGET_STATIC
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -204,9 +206,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "vault": Vault(settings.encryption_keys),
-                "assets": load_assets(),
+                "assets": load_assets(WIDGET_STATIC),
                 "catalog_cache": CatalogCache(),
                 "anonymous_limits": AnonymousLimits(),
+                "sign_in_limits": SignInLimits(),
             }
         ),
         dependencies={"db_session": Provide(provide_db_session)},

@@ -13,6 +13,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MODEL_MODULES = (
     "tenants.models",
     "tenants.billing_pages.models",
+    "tenants.audit.models",
+    "tenants.dashboard.models",
     "portal.identity.models",
     "portal.callbacks.models",
     "portal.stripe_intake.models",

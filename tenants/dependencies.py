@@ -52,10 +52,18 @@ async def operator_guard(connection: ASGIConnection, _: BaseRouteHandler) -> Non
         raise Unauthorized("Invalid operator token", code="invalid_operator_token")
 
 
+def api_actor(request: Request) -> str:
+    """Who the audit log names for a tenant API call: the key's hint, or the operator."""
+    tenant = getattr(request.state, "tenant", None)
+    return f"API key {tenant.secret_key_hint}" if tenant is not None else "operator"
+
+
 async def provide_tenant_service(
-    db_session: NamedDependency[AsyncSession], state: State
+    request: Request, db_session: NamedDependency[AsyncSession], state: State
 ) -> TenantService:
-    return TenantService(db_session, state.vault, state.gateway, state.settings.public_url)
+    return TenantService(
+        db_session, state.vault, state.gateway, state.settings.public_url, api_actor(request)
+    )
 
 
 async def provide_current_tenant(

@@ -9,6 +9,7 @@ from litestar.types import ControllerRouterHandler
 
 from .billing_pages.routes import BillingPageController, embed_target
 from .callbacks.routes import CallbackController
+from .dashboard.routes import DASHBOARD
 from .dependencies import (
     operator_guard,
     provide_current_tenant,
@@ -82,4 +83,5 @@ ROUTERS: list[ControllerRouterHandler] = [
     BillingPageController,
     CallbackController,
     embed_target,
+    DASHBOARD,
 ]

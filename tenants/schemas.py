@@ -62,6 +62,13 @@ class TenantUpdate(msgspec.Struct, forbid_unknown_fields=True):
     callback_url: Url | msgspec.UnsetType | None = msgspec.UNSET
     legacy_hash_enabled: bool | msgspec.UnsetType = msgspec.UNSET
     widget_options: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    # Another key of the same Stripe account and mode (rolled, or restricted).
+    stripe_secret_key: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | msgspec.UnsetType
+    ) = msgspec.UNSET
+    stripe_publishable_key: (
+        Annotated[str, msgspec.Meta(max_length=255)] | msgspec.UnsetType | None
+    ) = msgspec.UNSET
     # The signing secret (whsec_…) of a Stripe webhook endpoint the tenant created itself.
     stripe_webhook_secret: (
         Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | msgspec.UnsetType

@@ -25,6 +25,7 @@ from portal.stripe_gateway import (
 )
 from portal.stripe_intake.processor import ENABLED_EVENTS
 
+from .audit.service import changes, record
 from .keys import SECRET_PREFIX, TOKEN_SECRET_PREFIX, RotatedKey, hint, rotate, token_secrets
 from .models import Tenant
 from .schemas import TenantCreate, TenantCreated, TenantUpdate, TenantView
@@ -129,12 +130,15 @@ class TenantService:
         vault: Vault,
         gateway: StripeGateway,
         public_url: str | None = None,
+        actor: str = "system",
     ) -> None:
         self.session = session
         self.vault = vault
         self.gateway = gateway
         # Where Stripe reaches this portal; without it no webhook endpoint is registered.
         self.public_url = public_url
+        # Who the audit log names for the changes made through this service.
+        self.actor = actor
 
     async def verify_stripe_key(self, secret_key: str, api_base: str | None) -> None:
         """One cheap Stripe call proving the key works (and can read customers)."""
@@ -158,7 +162,9 @@ class TenantService:
         except stripe.StripeError as exc:
             raise map_stripe_error(exc) from exc
 
-    async def create(self, data: TenantCreate) -> TenantCreated:
+    async def create(self, data: TenantCreate, owner: Any = None) -> TenantCreated:
+        """Register a tenant; ``owner``, a dashboard user, becomes its owner in the same
+        transaction."""
         name = data.name.strip()
         if not name:
             raise ValidationFailed("name must not be blank", param="name")
@@ -195,6 +201,15 @@ class TenantService:
             widget_options={},
         )
         self.session.add(tenant)
+        # The rows below refer to the tenant: it goes in first.
+        await self.session.flush()
+        if owner is not None:
+            from .dashboard.models import Membership
+
+            self.session.add(
+                Membership(tenant_id=tenant.id, email=owner.email, user_id=owner.id, role="owner")
+            )
+        record(self.session, tenant.id, self.actor, "tenant.created", {"name": name})
         await self.session.commit()
         return TenantCreated(
             id=tenant.id,
@@ -207,7 +222,7 @@ class TenantService:
         )
 
     async def register_stripe_webhook(
-        self, secret_key: str, api_base: str | None, tenant_id: str
+        self, secret_key: str, api_base: str | None, tenant_id: str, again: bool = False
     ) -> tuple[str, str] | None:
         """Create the tenant's intake endpoint in its Stripe account: (endpoint id, secret).
 
@@ -218,6 +233,8 @@ class TenantService:
             return None
         url = f"{self.public_url}/stripe/webhooks/{tenant_id}"
         client = self.gateway.client(secret_key, api_base)
+        # Registering again (from the dashboard) is a new action each time.
+        action = ("webhook_endpoint", tenant_id, *((new_key("", 12),) if again else ()))
         params: Any = {
             "url": url,
             "enabled_events": list(ENABLED_EVENTS),
@@ -229,7 +246,7 @@ class TenantService:
         try:
             endpoint = await client.v1.webhook_endpoints.create_async(
                 params=params,
-                options={"idempotency_key": idempotency_key("webhook_endpoint", tenant_id)},
+                options={"idempotency_key": idempotency_key(*action)},
             )
         except stripe.StripeError as exc:
             log.warning(
@@ -291,6 +308,8 @@ class TenantService:
 
     async def rotate_key(self, tenant: Tenant, name: str, overlap_seconds: int) -> RotatedKey:
         rotated = rotate(tenant, name, overlap_seconds, self.vault)
+        details = {"key": name, "overlap_seconds": overlap_seconds}
+        record(self.session, tenant.id, self.actor, "key.rotated", details)
         await self.session.commit()
         return rotated
 
@@ -298,6 +317,7 @@ class TenantService:
         return (await self.session.scalars(select(Tenant).order_by(Tenant.created_at))).all()
 
     async def update(self, tenant: Tenant, patch: TenantUpdate) -> Tenant:
+        before = settings_of(tenant)
         if patch.name is not msgspec.UNSET:
             name = patch.name.strip()
             if not name:
@@ -312,16 +332,77 @@ class TenantService:
             tenant.legacy_hash_enabled = patch.legacy_hash_enabled
         if patch.widget_options is not msgspec.UNSET:
             tenant.widget_options = _check_widget_options(patch.widget_options)
+        if patch.stripe_publishable_key is not msgspec.UNSET:
+            tenant.stripe_publishable_key = _check_publishable_key(
+                patch.stripe_publishable_key, tenant.livemode
+            )
+        details = changes(before, settings_of(tenant))
+        if patch.stripe_secret_key is not msgspec.UNSET:
+            await self._replace_stripe_key(tenant, patch.stripe_secret_key)
+            details["stripe_secret_key"] = {"to": tenant.stripe_secret_key_hint}
         if patch.stripe_webhook_secret is not msgspec.UNSET:
             secret = _check_webhook_secret(patch.stripe_webhook_secret)
             tenant.stripe_webhook_secret_encrypted = self.vault.encrypt(secret)
+            details["stripe_webhook_secret"] = {"to": "a new signing secret"}
+        if details:
+            record(self.session, tenant.id, self.actor, "settings.updated", details)
         await self.session.commit()
         return tenant
+
+    async def _replace_stripe_key(self, tenant: Tenant, secret_key: str) -> None:
+        """Another key of the same Stripe mode (a rolled key, or a restricted one)."""
+        livemode = key_livemode(secret_key)
+        if livemode != tenant.livemode:
+            mode = "live" if tenant.livemode else "test"
+            raise ValidationFailed(
+                f"This tenant is in {mode} mode: give it a {mode} key (sk_{mode}_… or "
+                f"rk_{mode}_…). Use another tenant for the other mode.",
+                code="stripe_mode_mismatch",
+                param="stripe_secret_key",
+            )
+        await self.verify_stripe_key(secret_key, tenant.stripe_api_base)
+        tenant.stripe_secret_key_encrypted = self.vault.encrypt(secret_key)
+        tenant.stripe_secret_key_hint = hint(secret_key)
+
+    async def register_intake(self, tenant: Tenant) -> bool:
+        """Register (again) Billport's webhook endpoint in the tenant's Stripe account."""
+        secret_key = self.vault.decrypt(tenant.stripe_secret_key_encrypted)
+        endpoint = await self.register_stripe_webhook(
+            secret_key, tenant.stripe_api_base, tenant.id, again=True
+        )
+        if endpoint is None:
+            return False
+        replaced = tenant.stripe_webhook_endpoint_id
+        if replaced and replaced != endpoint[0]:
+            # One endpoint per tenant, or Stripe would send every event twice.
+            client = self.gateway.client(secret_key, tenant.stripe_api_base)
+            try:
+                await client.v1.webhook_endpoints.delete_async(replaced)
+            except stripe.StripeError as exc:
+                log.warning("could not delete the replaced webhook endpoint %s: %s", replaced, exc)
+        tenant.stripe_webhook_endpoint_id = endpoint[0]
+        tenant.stripe_webhook_secret_encrypted = self.vault.encrypt(endpoint[1])
+        details = {"endpoint": endpoint[0]}
+        record(self.session, tenant.id, self.actor, "stripe_webhook.registered", details)
+        await self.session.commit()
+        return True
 
     def stripe_client(self, tenant: Tenant) -> stripe.StripeClient:
         return self.gateway.client(
             self.vault.decrypt(tenant.stripe_secret_key_encrypted), tenant.stripe_api_base
         )
+
+
+def settings_of(tenant: Tenant) -> dict[str, Any]:
+    """The settings a tenant changes, as the audit log compares them (no secrets)."""
+    return {
+        "name": tenant.name,
+        "allowed_origins": list(tenant.allowed_origins),
+        "callback_url": tenant.callback_url,
+        "legacy_hash_enabled": tenant.legacy_hash_enabled,
+        "widget_options": dict(tenant.widget_options),
+        "stripe_publishable_key": tenant.stripe_publishable_key,
+    }
 
 
 def view(tenant: Tenant) -> TenantView:

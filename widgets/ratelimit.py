@@ -1,35 +1,12 @@
 """Limits on anonymous actions that create Stripe objects (signup, anonymous checkout).
 
-Counted per process in a sliding window: enough to stop one client filling a tenant's
-Stripe account with junk customers, with no shared store to run.
+Enough to stop one client filling a tenant's Stripe account with junk customers.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
-
 from portal.errors import TooManyRequests
-
-
-class SlidingWindow:
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self._hits: dict[str, deque[float]] = {}
-
-    def hit(self, key: str, now: float | None = None) -> bool:
-        """Count one action for ``key``; False when it is over the limit."""
-        now = time.monotonic() if now is None else now
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return False
-        hits.append(now)
-        if len(self._hits) > 100_000:
-            self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self.window}
-        return True
+from portal.ratelimit import SlidingWindow
 
 
 class AnonymousLimits:

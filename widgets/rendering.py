@@ -7,7 +7,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Response
 
-from .assets import Asset
+from portal.assets import Asset
+
 from .security import page_headers
 
 _ENV = Environment(

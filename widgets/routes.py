@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get
@@ -11,13 +12,13 @@ from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.assets import Asset
 from portal.errors import BillportError, NotFound
 from portal.identity.sessions import find_session
 from portal.identity.widget_session import HEADER, WidgetSessionSigner
 from tenants.models import Tenant
 from tenants.service import TenantService
 
-from .assets import Asset
 from .billing.routes import WidgetBillingController
 from .catalog.routes import CatalogController
 from .identity import OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
@@ -27,6 +28,7 @@ from .portal.routes import PORTAL_ROUTES
 from .portal.subscriptions import PortalSubscriptionsController
 from .rendering import render
 
+STATIC = Path(__file__).parent / "static"
 # The scripts of each widget page, after channel.js (and Stripe.js where cards are taken).
 SCRIPTS = {
     "plan-picker": ("widgets.js",),

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..dependencies import provide_current_tenant, tenant_guard
+from ..dependencies import api_actor, provide_current_tenant, tenant_guard
 from ..models import Tenant
 from .schemas import (
     BillingPageCreate,
@@ -17,8 +17,10 @@ from .schemas import (
 from .service import BillingPageService, view
 
 
-async def provide_billing_pages(db_session: NamedDependency[AsyncSession]) -> BillingPageService:
-    return BillingPageService(db_session)
+async def provide_billing_pages(
+    request: Request, db_session: NamedDependency[AsyncSession]
+) -> BillingPageService:
+    return BillingPageService(db_session, api_actor(request))
 
 
 class BillingPageController(Controller):

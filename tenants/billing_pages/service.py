@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 from sqlalchemy import or_, select
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.crypto import new_key
 from portal.errors import Conflict, NotFound, ValidationFailed
 
+from ..audit.service import changes, record
 from ..models import Tenant
 from .models import BillingPage
 from .schemas import BillingPageCreate, BillingPageUpdate, BillingPageView, EmbedTarget
@@ -41,8 +43,14 @@ def view(page: BillingPage) -> BillingPageView:
 
 
 class BillingPageService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, actor: str = "system") -> None:
         self.session = session
+        # Who the audit log names for the changes made through this service.
+        self.actor = actor
+
+    def _audit(self, page: BillingPage, action: str, details: dict[str, Any]) -> None:
+        details = {"page": page.id, "name": page.name, **details}
+        record(self.session, page.tenant_id, self.actor, action, details)
 
     async def create(self, tenant: Tenant, data: BillingPageCreate) -> BillingPage:
         page = BillingPage(
@@ -54,6 +62,7 @@ class BillingPageService:
             billflow_id=data.billflow_id,
         )
         self.session.add(page)
+        self._audit(page, "billing_page.created", {"widget": page.widget})
         await self._commit(data.billflow_id)
         return page
 
@@ -69,17 +78,23 @@ class BillingPageService:
 
     async def update(self, tenant: Tenant, page_id: str, data: BillingPageUpdate) -> BillingPage:
         page = await self.get(tenant, page_id)
+        before = {"name": page.name, "options": page.options, "billflow_id": page.billflow_id}
         if data.name is not msgspec.UNSET:
             page.name = data.name.strip() or page.name
         if data.options is not msgspec.UNSET:
             page.options = _check_options(data.options)
         if data.billflow_id is not msgspec.UNSET:
             page.billflow_id = data.billflow_id
+        after = {"name": page.name, "options": page.options, "billflow_id": page.billflow_id}
+        if details := changes(before, after):
+            self._audit(page, "billing_page.updated", details)
         await self._commit(page.billflow_id)
         return page
 
     async def delete(self, tenant: Tenant, page_id: str) -> None:
-        await self.session.delete(await self.get(tenant, page_id))
+        page = await self.get(tenant, page_id)
+        self._audit(page, "billing_page.deleted", {})
+        await self.session.delete(page)
         await self.session.commit()
 
     async def _commit(self, billflow_id: str | None) -> None:

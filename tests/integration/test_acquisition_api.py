@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-import uuid
 from typing import Any
 
 import httpx
@@ -12,14 +9,7 @@ import pytest
 import stripe
 
 from tests.tokens import mint_user_token
-
-ORIGIN = "https://app.acme.test"
-
-
-def page_config(html: str) -> dict[str, Any]:
-    found = re.search(r'<script type="application/json" id="billport-config">(.*?)</script>', html)
-    assert found, html
-    return dict(json.loads(found.group(1)))
+from tests.widget_api import Widget, action, open_widget, page_config
 
 
 @pytest.fixture
@@ -50,32 +40,6 @@ def catalog(stripe_client: stripe.StripeClient) -> dict[str, str]:
         "team_month": price(team.id, 3000),
         "pro_trial": price(pro.id, 1500, trial_period_days="14"),
     }
-
-
-class Widget:
-    def __init__(self, api: httpx.Client, config: dict[str, Any]) -> None:
-        self.api = api
-        self.session = config["session"]
-        self.header = config["sessionHeader"]
-        self.config = config
-
-    def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        answer = self.api.request(method, path, json=body, headers={self.header: self.session})
-        if answer.status_code == 200 and "session" in answer.json():
-            self.session = answer.json()["session"]
-        return answer
-
-
-def open_widget(api: httpx.Client, tenant: dict[str, Any], widget: str, **params: str) -> Widget:
-    page = api.get(
-        f"/w/{widget}", params={"key": tenant["publishable_key"], "origin": ORIGIN, **params}
-    )
-    assert page.status_code == 200, page.text
-    return Widget(api, page_config(page.text))
-
-
-def action() -> str:
-    return uuid.uuid4().hex
 
 
 def test_checkout_subscribes_once_however_often_it_is_sent(

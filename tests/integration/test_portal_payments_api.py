@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -13,49 +9,26 @@ import pytest
 import stripe
 
 from tests.tokens import mint_user_token
+from tests.widget_api import (
+    ORIGIN,
+    PORTAL_API,
+    Subscriber,
+    Widget,
+    action,
+    attach,
+    fail_next_renewal,
+    new_subscriber,
+    open_widget,
+    page_config,
+)
 from widgets.portal.details import tax_id_error
 
-ORIGIN = "https://app.acme.test"
-MONTH = 32 * 86400
 
-
-class Widget:
-    """One widget page's session, calling the widget API as its script does."""
-
-    def __init__(self, api: httpx.Client, html: str) -> None:
-        found = re.search(
-            r'<script type="application/json" id="billport-config">(.*?)</script>', html
-        )
-        assert found, html
-        config = json.loads(found.group(1))
-        self.api = api
-        self.headers = {config["sessionHeader"]: config["session"]}
-        self.config = config
-
-    def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        return self.api.request(method, f"/w/api/portal{path}", json=body, headers=self.headers)
-
-
-def open_widget(
+def open_portal(
     api: httpx.Client, tenant: dict[str, Any], customer: str, widget: str = "customer-portal"
 ) -> Widget:
     token = mint_user_token(tenant, customer_id=customer)
-    page = api.get(
-        f"/w/{widget}", params={"key": tenant["publishable_key"], "origin": ORIGIN, "token": token}
-    )
-    assert page.status_code == 200, page.text
-    return Widget(api, page.text)
-
-
-def action() -> str:
-    return uuid.uuid4().hex
-
-
-@dataclass
-class Subscriber:
-    customer: str
-    subscription: str
-    card: str
+    return open_widget(api, tenant, widget, base=PORTAL_API, token=token)
 
 
 @pytest.fixture
@@ -78,47 +51,9 @@ def price(stripe_client: stripe.StripeClient) -> str:
 @pytest.fixture
 def subscriber(stripe_client: stripe.StripeClient, price: str):
     def make(name: str = "Ada") -> Subscriber:
-        customer = stripe_client.v1.customers.create(
-            params={"email": f"{name.lower()}-{action()[:6]}@example.com", "name": name}
-        )
-        card = stripe_client.v1.payment_methods.attach(
-            "pm_card_visa", params={"customer": customer.id}
-        )
-        stripe_client.v1.customers.update(
-            customer.id, params={"invoice_settings": {"default_payment_method": card.id}}
-        )
-        sub = stripe_client.v1.subscriptions.create(
-            params={"customer": customer.id, "items": [{"price": price}]}
-        )
-        assert sub.status == "active"
-        return Subscriber(str(customer.id), str(sub.id), str(card.id))
+        return new_subscriber(stripe_client, price, name)
 
     return make
-
-
-def attach(client: stripe.StripeClient, customer: str, test_card: str) -> str:
-    return str(client.v1.payment_methods.attach(test_card, params={"customer": customer}).id)
-
-
-def fail_next_renewal(
-    client: stripe.StripeClient, who: Subscriber, sandbox_url: str, account: str
-) -> str:
-    """Make the renewal fail (card charged later declines); answers the open invoice id."""
-    failing = attach(client, who.customer, "pm_card_chargeCustomerFail")
-    client.v1.customers.update(
-        who.customer, params={"invoice_settings": {"default_payment_method": failing}}
-    )
-    client.v1.subscriptions.update(who.subscription, params={"default_payment_method": failing})
-    answer = httpx.post(
-        f"{sandbox_url}/_sandbox/clock/advance", json={"account": account, "seconds": MONTH}
-    )
-    assert answer.status_code == 200, answer.text
-    assert client.v1.subscriptions.retrieve(who.subscription).status == "past_due"
-    open_invoices = client.v1.invoices.list(
-        params={"subscription": who.subscription, "status": "open"}
-    ).data
-    assert len(open_invoices) == 1
-    return str(open_invoices[0].id)
 
 
 def one_off_invoice(client: stripe.StripeClient, customer: str) -> str:
@@ -144,7 +79,7 @@ def test_add_a_card_make_it_default_and_remove_the_old_one(
 ) -> None:
     tenant = create_tenant()
     ada = subscriber()
-    widget = open_widget(api, tenant, ada.customer)
+    widget = open_portal(api, tenant, ada.customer)
 
     listed = widget.call("GET", "/payment-methods")
     assert listed.status_code == 200, listed.text
@@ -208,7 +143,7 @@ def test_a_card_paying_a_subscription_is_not_removed(
     stripe_client.v1.subscriptions.update(
         ada.subscription, params={"default_payment_method": other}
     )
-    widget = open_widget(api, tenant, ada.customer)
+    widget = open_portal(api, tenant, ada.customer)
     refused = widget.call("DELETE", f"/payment-methods/{other}")
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "subscription_payment_method"
@@ -220,7 +155,7 @@ def test_payment_method_routes_refuse_bad_input(
 ) -> None:
     tenant = create_tenant()
     ada = subscriber()
-    widget = open_widget(api, tenant, ada.customer)
+    widget = open_portal(api, tenant, ada.customer)
     for body in ({}, {"action_id": "short"}, {"action_id": action(), "extra": 1}, None):
         answer = widget.call("POST", "/payment-methods/setup", body)
         assert answer.status_code in (400, 422), (body, answer.text)
@@ -240,14 +175,14 @@ def test_only_the_portal_manages_cards_and_details(
 ) -> None:
     tenant = create_tenant()
     ada = subscriber()
-    invoices = open_widget(api, tenant, ada.customer, "invoices")
+    invoices = open_portal(api, tenant, ada.customer, "invoices")
     assert invoices.call("GET", "/invoices").status_code == 200
     assert invoices.call("GET", "/payment-methods").status_code == 403
     assert (
         invoices.call("POST", "/payment-methods/setup", {"action_id": action()}).status_code == 403
     )
     assert invoices.call("GET", "/details").status_code == 403
-    picker = open_widget(api, tenant, ada.customer, "plan-picker")
+    picker = open_portal(api, tenant, ada.customer, "plan-picker")
     assert picker.call("GET", "/invoices").status_code == 403
     assert picker.call("GET", "/payment-methods").status_code == 403
 
@@ -259,7 +194,7 @@ def test_a_user_without_a_customer_sees_empty_lists(api: httpx.Client, create_te
         "/w/customer-portal",
         params={"key": tenant["publishable_key"], "origin": ORIGIN, "token": token},
     )
-    widget = Widget(api, page.text)
+    widget = Widget(api, page_config(page.text), PORTAL_API)
     assert widget.call("GET", "/payment-methods").json() == {"payment_methods": []}
     assert widget.call("GET", "/invoices").json() == {"invoices": []}
     assert widget.call("GET", "/details").json()["name"] is None
@@ -277,7 +212,7 @@ def test_invoices_newest_first_with_pdf_and_the_show_all_option(
     one_off = one_off_invoice(stripe_client, ada.customer)
     stripe_client.v1.invoices.create(params={"customer": ada.customer})  # stays a draft
 
-    widget = open_widget(api, tenant, ada.customer)
+    widget = open_portal(api, tenant, ada.customer)
     answer = widget.call("GET", "/invoices")
     assert answer.status_code == 200, answer.text
     invoices = answer.json()["invoices"]
@@ -297,7 +232,7 @@ def test_invoices_newest_first_with_pdf_and_the_show_all_option(
         headers={"Authorization": f"Bearer {tenant['secret_key']}"},
         json={"widget_options": {"show_all_invoices": True}},
     )
-    every = open_widget(api, tenant, ada.customer).call("GET", "/invoices").json()["invoices"]
+    every = open_portal(api, tenant, ada.customer).call("GET", "/invoices").json()["invoices"]
     assert [i["id"] for i in every] == [one_off, first["id"]]
     assert every[0]["subscription"] is None and every[0]["status"] == "open"
     assert all(i["status"] != "draft" for i in every)
@@ -314,7 +249,7 @@ def test_pay_a_past_due_invoice_after_a_decline(
     tenant = create_tenant()
     ada = subscriber()
     invoice = fail_next_renewal(stripe_client, ada, sandbox_url, sandbox_account)
-    widget = open_widget(api, tenant, ada.customer)
+    widget = open_portal(api, tenant, ada.customer)
     listed = widget.call("GET", "/invoices").json()["invoices"]
     assert [i["status"] for i in listed] == ["open", "paid"]
 
@@ -351,7 +286,7 @@ def test_pay_with_three_d_secure_then_refresh(
     ada = subscriber()
     invoice = fail_next_renewal(stripe_client, ada, sandbox_url, sandbox_account)
     card = attach(stripe_client, ada.customer, "pm_card_authenticationRequired")
-    widget = open_widget(api, tenant, ada.customer)
+    widget = open_portal(api, tenant, ada.customer)
     body = {"action_id": action(), "payment_method": card}
     answer = widget.call("POST", f"/invoices/{invoice}/pay", body)
     assert answer.status_code == 200, answer.text
@@ -375,7 +310,7 @@ def test_invoice_routes_refuse_bad_input(
 ) -> None:
     tenant = create_tenant()
     ada = subscriber()
-    widget = open_widget(api, tenant, ada.customer)
+    widget = open_portal(api, tenant, ada.customer)
     paid = stripe_client.v1.invoices.list(params={"customer": ada.customer}).data[0]
     for invoice in ("in_nope", "sub_123", "x" * 300, ada.subscription):
         assert widget.call("POST", f"/invoices/{invoice}/pay", {}).status_code == 404
@@ -411,7 +346,7 @@ def test_billing_details_are_saved_on_the_customer(
 ) -> None:
     tenant = create_tenant()
     ada = subscriber()
-    widget = open_widget(api, tenant, ada.customer)
+    widget = open_portal(api, tenant, ada.customer)
     shown = widget.call("GET", "/details")
     assert shown.status_code == 200, shown.text
     assert shown.json()["name"] == "Ada"
@@ -458,7 +393,7 @@ def test_billing_details_are_checked_before_stripe(
 ) -> None:
     tenant = create_tenant()
     ada = subscriber()
-    widget = open_widget(api, tenant, ada.customer)
+    widget = open_portal(api, tenant, ada.customer)
     answer = widget.call("POST", "/details", details(**changes))
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["param"] == param
@@ -469,7 +404,7 @@ def test_billing_details_are_checked_before_stripe(
 
 def test_malformed_details_are_refused(api: httpx.Client, create_tenant, subscriber) -> None:
     tenant = create_tenant()
-    widget = open_widget(api, tenant, subscriber().customer)
+    widget = open_portal(api, tenant, subscriber().customer)
     for body in ({"name": "A"}, details(address="London"), details(unknown=1), details(name=3)):
         answer = widget.call("POST", "/details", body)
         assert answer.status_code in (400, 422), (body, answer.text)
@@ -501,7 +436,7 @@ def test_a_customer_cannot_reach_another_customers_billing(
     bob_spare = attach(stripe_client, bob.customer, "pm_card_mastercard")
     bob_invoice = fail_next_renewal(stripe_client, bob, sandbox_url, sandbox_account)
     bob_default = default_card(stripe_client, bob.customer)
-    ada_widget = open_widget(api, tenant, ada.customer)
+    ada_widget = open_portal(api, tenant, ada.customer)
 
     ada_invoice = one_off_invoice(stripe_client, ada.customer)
     for card in (bob.card, bob_spare, bob_default):

@@ -1,4 +1,4 @@
-"""Static files of the widgets (embed.js, the iframe channel, styles), loaded once."""
+"""Static files (scripts and styles) loaded once at start, with content-hash ETags."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-STATIC = Path(__file__).parent / "static"
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
@@ -26,9 +25,9 @@ class Asset:
         return len(gzip.compress(self.body, 9))
 
 
-def load_assets() -> dict[str, Asset]:
+def load_assets(directory: Path) -> dict[str, Asset]:
     assets = {}
-    for path in sorted(STATIC.iterdir()):
+    for path in sorted(directory.iterdir()):
         if path.suffix in TYPES:
             body = path.read_bytes()
             etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'

@@ -1,0 +1,1 @@
+"""The tenant admin dashboard at /dashboard/: accounts, team, settings, pages, callbacks."""
