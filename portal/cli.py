@@ -192,6 +192,42 @@ def _tenants_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin_create_user(args: argparse.Namespace) -> int:
+    from tenants.dashboard.accounts import AccountService
+
+    from .db import Database
+    from .migrate import upgrade
+
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+    if password is None:
+        print(
+            "billport: give the password on standard input with --password-stdin", file=sys.stderr
+        )
+        return 2
+    settings = _settings()
+    upgrade(settings.database_url)
+
+    async def create() -> Any:
+        database = Database(settings.database_url)
+        try:
+            async with database.sessions() as session:
+                return await AccountService(session).create_user(
+                    args.email, password, tenant_id=args.tenant, role=args.role
+                )
+        finally:
+            await database.dispose()
+
+    try:
+        user = asyncio.run(create())
+    except BillportError as exc:
+        return _fail(exc, False)
+    where = f" ({args.role} of {args.tenant})" if args.tenant else ""
+    print(
+        f"Dashboard user {user.email} created{where}; sign in at {settings.public_url}/dashboard/"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="billport", description="Billport billing portal")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -243,6 +279,17 @@ def build_parser() -> argparse.ArgumentParser:
     listing = tenant_commands.add_parser("list", help="list tenants (no secrets)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(run=_tenants_list)
+
+    admin = commands.add_parser("admin", help="dashboard accounts")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    user = admin_commands.add_parser("create-user", help="create a dashboard user")
+    user.add_argument("--email", required=True)
+    user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    user.add_argument("--tenant", help="make the user a member of this tenant (ten_…)")
+    user.add_argument("--role", choices=("owner", "admin", "viewer"), default="owner")
+    user.set_defaults(run=_admin_create_user)
     return parser
 
 

@@ -7,6 +7,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from litestar.types import ControllerRouterHandler
 
+from .audit.routes import AuditController
 from .billing_pages.routes import BillingPageController, embed_target
 from .callbacks.routes import CallbackController
 from .dashboard.routes import DASHBOARD
@@ -82,6 +83,7 @@ ROUTERS: list[ControllerRouterHandler] = [
     SessionController,
     BillingPageController,
     CallbackController,
+    AuditController,
     embed_target,
     DASHBOARD,
 ]

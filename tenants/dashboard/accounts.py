@@ -12,10 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.crypto import new_key
 from portal.db import utcnow
-from portal.errors import Conflict, TooManyRequests, Unauthorized, ValidationFailed
+from portal.errors import (
+    Conflict,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
 from portal.identity.tokens import valid_email
 from portal.ratelimit import SlidingWindow
 
+from ..models import Tenant
 from .models import DashboardUser, Membership
 
 log = logging.getLogger("billport.dashboard")
@@ -97,6 +104,28 @@ class AccountService:
             .values(user_id=user.id)
         )
         await self.session.commit()
+        return user
+
+    async def create_user(
+        self, email: str, password: str, tenant_id: str | None = None, role: str = "owner"
+    ) -> DashboardUser:
+        """An account made by an operator (``billport admin create-user``)."""
+        if tenant_id is not None and await self.session.get(Tenant, tenant_id) is None:
+            raise NotFound(f"There is no tenant {tenant_id}.", code="tenant_not_found")
+        user = await self.sign_up(email, password)
+        if tenant_id is not None:
+            invited = await self.session.scalar(
+                select(Membership).where(
+                    Membership.tenant_id == tenant_id, Membership.email == user.email
+                )
+            )
+            if invited is None:
+                self.session.add(
+                    Membership(tenant_id=tenant_id, email=user.email, user_id=user.id, role=role)
+                )
+            else:
+                invited.role = role
+            await self.session.commit()
         return user
 
     async def sign_in(

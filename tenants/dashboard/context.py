@@ -76,6 +76,12 @@ class Dashboard:
             self.db, self.state.vault, self.state.gateway, settings.public_url, actor=self.actor
         )
 
+    async def rollback(self) -> None:
+        """Undo a failed change, keeping the signed-in user loaded for the page that follows."""
+        await self.db.rollback()
+        if self.user is not None:
+            await self.db.refresh(self.user)
+
     def require_user(self) -> DashboardUser:
         if self.user is None:
             raise SignInRequired("Sign in to continue.", code="sign_in_required")

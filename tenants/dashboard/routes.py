@@ -80,6 +80,12 @@ DASHBOARD = Router(
     path="/",
     route_handlers=[dashboard_asset, unknown_page, AuthController, TenantDashboardController],
     dependencies={"dashboard": Provide(provide_dashboard)},
-    exception_handlers={Exception: _error_page},
+    # Every class the app answers in JSON, so that these pages answer in HTML instead.
+    exception_handlers={
+        BillportError: _error_page,
+        ValidationException: _error_page,
+        HTTPException: _error_page,
+        Exception: _error_page,
+    },
     include_in_schema=False,
 )

@@ -189,7 +189,7 @@ class TenantDashboardController(Controller):
         except msgspec.ValidationError as exc:
             return self._settings(dashboard, access, form, {"_": str(exc)})
         except BillportError as error:
-            await dashboard.db.rollback()
+            await dashboard.rollback()
             access = await dashboard.access(tenant_id, "admin")
             return self._settings(dashboard, access, form, form_errors(error), error.status_code)
         return dashboard.redirect(f"/dashboard/t/{tenant_id}/settings", done="saved")
@@ -264,7 +264,7 @@ class TenantDashboardController(Controller):
         except msgspec.ValidationError as exc:
             return await self._stripe(dashboard, access, {"_": str(exc)})
         except BillportError as error:
-            await dashboard.db.rollback()
+            await dashboard.rollback()
             access = await dashboard.access(tenant_id, "admin")
             return await self._stripe(dashboard, access, form_errors(error), error.status_code)
         return dashboard.redirect(f"/dashboard/t/{tenant_id}/stripe", done="saved")
@@ -376,7 +376,7 @@ class TenantDashboardController(Controller):
             else:
                 raise ValidationFailed("Unknown action.")
         except BillportError as error:
-            await dashboard.db.rollback()
+            await dashboard.rollback()
             access = await dashboard.access(tenant_id, "admin")
             return await self._team(dashboard, access, form_errors(error), error.status_code)
         return dashboard.redirect(f"/dashboard/t/{tenant_id}/team", done=done)

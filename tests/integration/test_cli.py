@@ -223,3 +223,78 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     assert {"tenant", "alembic_version"} <= tables
     again = run(["db", "upgrade"], tmp_path, BILLPORT_DATABASE_URL="sqlite+aiosqlite:///./x.db")
     assert again.returncode == 0
+
+
+def test_admin_create_user_makes_an_owner_who_can_sign_in(
+    tmp_path: Path, sandbox_url: str, sandbox_account: str
+) -> None:
+    from portal.app import create_app
+    from portal.settings import load_settings
+    from tests.dashboard_support import DashboardClient
+    from tests.servers import ServerThread
+
+    created = run(
+        [
+            "tenants",
+            "create",
+            "--name",
+            "Acme Notes",
+            "--stripe-secret-key",
+            f"sk_test_{sandbox_account}",
+            "--stripe-api-base",
+            sandbox_url,
+            "--json",
+        ],
+        tmp_path,
+    )
+    tenant_id = json.loads(created.stdout)["id"]
+    password = "a long enough password"
+    make = [
+        "admin",
+        "create-user",
+        "--email",
+        "Ops@Example.com",
+        "--password-stdin",
+        "--tenant",
+        tenant_id,
+    ]
+    made = subprocess.run(
+        [BILLPORT, *make],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BILLPORT_")},
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "ops@example.com" in made.stdout and password not in made.stdout + made.stderr
+    again = subprocess.run(
+        [BILLPORT, *make],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BILLPORT_")},
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 1 and "exists already" in again.stderr
+    unknown = run(
+        ["admin", "create-user", "--email", "x@example.com", "--password-stdin"], tmp_path
+    )
+    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+
+    settings = load_settings(
+        {
+            "BILLPORT_DATA_DIR": str(tmp_path / ".billport"),
+            "BILLPORT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'billport.db'}",
+        }
+    )
+    with ServerThread(create_app(settings)) as server:
+        client = DashboardClient(server.url)
+        try:
+            assert client.sign_in("ops@example.com", password).status_code == 303
+            overview = client.get(f"/dashboard/t/{tenant_id}")
+            assert overview.status_code == 200 and "you are owner" in overview.text
+        finally:
+            client.close()
