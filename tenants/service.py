@@ -146,8 +146,10 @@ class TenantService:
         try:
             await client.v1.customers.list_async(params={"limit": 1})
         except stripe.AuthenticationError as exc:
+            # Stripe's message may quote the key: never echo a secret back.
+            said = (exc.user_message or "invalid API key").replace(secret_key, hint(secret_key))
             raise ValidationFailed(
-                "Stripe rejected this secret key: " + (exc.user_message or "invalid API key"),
+                "Stripe rejected this secret key: " + said,
                 code="stripe_key_rejected",
                 param="stripe_secret_key",
             ) from exc

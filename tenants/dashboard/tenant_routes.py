@@ -82,12 +82,22 @@ class TenantDashboardController(Controller):
         memberships = await dashboard.memberships()
         if not memberships:
             return dashboard.redirect("/dashboard/tenants/new")
-        return dashboard.render("tenants.html", memberships=memberships, tenant=None)
+        # One row per product name: its test-mode and live-mode tenants side by side.
+        products: dict[str, dict[str, list[tuple[Any, str]]]] = {}
+        for tenant, role in memberships:
+            modes = products.setdefault(tenant.name, {"test": [], "live": []})
+            modes["live" if tenant.livemode else "test"].append((tenant, role))
+        return dashboard.render("tenants.html", products=products, tenant=None)
 
     @get("/tenants/new")
     async def new_tenant_page(self, dashboard: NamedDependency[Dashboard]) -> Response[Any]:
         dashboard.require_user()
-        return dashboard.render("tenant_new.html", values={}, errors={}, tenant=None)
+        # "Add live mode" on the tenants page opens this form for the same product name.
+        name = dashboard.request.query_params.get("name", "")[:200]
+        mode = "live" if dashboard.request.query_params.get("mode") == "live" else "test"
+        return dashboard.render(
+            "tenant_new.html", values={"name": name}, errors={}, tenant=None, mode=mode
+        )
 
     @post("/tenants/new")
     async def create_tenant(self, dashboard: NamedDependency[Dashboard]) -> Response[Any]:
@@ -150,9 +160,16 @@ class TenantDashboardController(Controller):
     def _new_again(
         dashboard: Dashboard, values: dict[str, str], errors: dict[str, str], status: int = 422
     ) -> Response[Any]:
+        live = values.get("stripe_secret_key", "").startswith(("sk_live_", "rk_live_"))
+        mode = "live" if live else "test"
         values = {**values, "stripe_secret_key": ""}
         return dashboard.render(
-            "tenant_new.html", status_code=status, values=values, errors=errors, tenant=None
+            "tenant_new.html",
+            status_code=status,
+            values=values,
+            errors=errors,
+            tenant=None,
+            mode=mode,
         )
 
     @get("/t/{tenant_id:str}")

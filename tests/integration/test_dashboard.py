@@ -398,3 +398,27 @@ def test_every_dashboard_setting_is_the_tenant_apis(
     assert page.count("settings.updated") == 2 and "Acme API" in page
     api.close()
     owner.close()
+
+
+def test_test_and_live_tenants_of_a_product_side_by_side(
+    portal_url: str, sandbox_url: str, sandbox_account: str
+) -> None:
+    owner, tenant_id, _ = owned_tenant(portal_url, sandbox_url, sandbox_account)
+    listing = owner.get("/dashboard/tenants").text
+    row = listing.split("Acme Notes", 1)[1].split("</tr>", 1)[0]
+    assert f"/dashboard/t/{tenant_id}" in row
+    assert "/dashboard/tenants/new?name=Acme%20Notes&amp;mode=live" in row
+    form = owner.get("/dashboard/tenants/new", params={"name": "Acme Notes", "mode": "live"})
+    assert "Add live mode" in form.text and 'value="Acme Notes"' in form.text
+    assert "sk_live_" in form.text
+    # The sandbox is test mode only: a live key is refused by "Stripe", clearly, keeping input.
+    refused = owner.post(
+        "/dashboard/tenants/new",
+        {"name": "Acme Notes", "stripe_secret_key": "sk_live_nope", "stripe_api_base": sandbox_url},
+    )
+    assert refused.status_code == 422, refused.text
+    assert (
+        "Stripe rejected this secret key" in refused.text and 'value="Acme Notes"' in refused.text
+    )
+    assert "sk_live_nope" not in refused.text
+    owner.close()
