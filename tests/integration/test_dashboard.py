@@ -51,6 +51,10 @@ def test_a_new_admin_signs_up_and_creates_a_tenant(
         answer = admin.get(f"/dashboard/t/{tenant_id}/{page}")
         assert answer.status_code == 200, (page, answer.text)
         assert "Traceback" not in answer.text
+        # The policy allows no inline script or style: the page must not need them.
+        csp = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert ' style="' not in answer.text and "<script>" not in answer.text
 
 
 # -- helpers ---------------------------------------------------------------------------------
