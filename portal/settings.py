@@ -22,6 +22,8 @@ class ConfigurationError(Exception):
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./billport.db"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+DEFAULT_OIDC_NAME = "single sign-on"
+DEFAULT_OIDC_SCOPES = "openid email profile"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,12 @@ class Settings:
     worker_in_process: bool = False
     # Seconds a worker holds claimed callbacks before another may take them over.
     callback_lease_seconds: int = 60
+    # Dashboard single sign-on through an OpenID Connect provider; off while the issuer is unset.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_name: str = DEFAULT_OIDC_NAME
+    oidc_scopes: str = DEFAULT_OIDC_SCOPES
 
     @property
     def production(self) -> bool:
@@ -105,7 +113,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "BILLPORT_CALLBACK_LEASE must be numbers"
         ) from exc
 
-    return Settings(
+    settings = Settings(
         database_url=env.get("BILLPORT_DATABASE_URL", DEFAULT_DATABASE_URL),
         public_url=public_url,
         secret_key=secret_key,
@@ -119,6 +127,40 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         worker_in_process=env.get("BILLPORT_WORKER_IN_PROCESS", "") == "1",
         callback_lease_seconds=max(lease, 1),
     )
+    return settings.with_changes(**_oidc_settings(env))
+
+
+def _oidc_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """Single sign-on: the issuer, client id and client secret come together or not at all."""
+    given = {
+        name: env.get(name, "").strip()
+        for name in (
+            "BILLPORT_OIDC_ISSUER",
+            "BILLPORT_OIDC_CLIENT_ID",
+            "BILLPORT_OIDC_CLIENT_SECRET",
+        )
+    }
+    missing = [name for name, value in given.items() if not value]
+    if len(missing) == len(given):
+        return {}
+    if missing:
+        raise ConfigurationError(
+            "Single sign-on needs BILLPORT_OIDC_ISSUER, BILLPORT_OIDC_CLIENT_ID and "
+            "BILLPORT_OIDC_CLIENT_SECRET together: set " + " and ".join(missing)
+        )
+    issuer = given["BILLPORT_OIDC_ISSUER"]
+    if not issuer.startswith(("http://", "https://")):
+        raise ConfigurationError("BILLPORT_OIDC_ISSUER must start with https:// (or http://)")
+    scopes = " ".join(env.get("BILLPORT_OIDC_SCOPES", "").split()) or DEFAULT_OIDC_SCOPES
+    if "openid" not in scopes.split():
+        raise ConfigurationError("BILLPORT_OIDC_SCOPES must include openid")
+    return {
+        "oidc_issuer": issuer,
+        "oidc_client_id": given["BILLPORT_OIDC_CLIENT_ID"],
+        "oidc_client_secret": given["BILLPORT_OIDC_CLIENT_SECRET"],
+        "oidc_name": env.get("BILLPORT_OIDC_NAME", "").strip() or DEFAULT_OIDC_NAME,
+        "oidc_scopes": scopes,
+    }
 
 
 def _persisted(path: Path, make: Callable[[], str]) -> str:

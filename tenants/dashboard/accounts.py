@@ -155,6 +155,13 @@ class AccountService:
         )
         if user is None and email_verified:
             user = await self.by_email(email)
+            if user is not None and user.oidc_subject not in (None, subject):
+                # Another identity of the provider already owns this account.
+                raise Unauthorized(
+                    "This email belongs to an account linked to another single sign-on "
+                    "identity; sign in with that one.",
+                    code="sso_identity_mismatch",
+                )
             if user is not None:
                 user.oidc_subject = subject
         if user is None:

@@ -12,6 +12,7 @@ from portal.errors import BillportError
 
 from .accounts import AccountService
 from .context import Dashboard
+from .sso import sso_provider
 
 
 def safe_next(value: Any) -> str:
@@ -27,7 +28,7 @@ def form_errors(error: BillportError) -> dict[str, str]:
 
 
 def sso_name(state: State) -> str | None:
-    sso = getattr(state, "sso", None)
+    sso = sso_provider(state)
     return sso.name if sso is not None else None
 
 

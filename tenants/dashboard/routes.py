@@ -15,6 +15,7 @@ from portal.errors import BillportError, NotFound
 from .auth_routes import AuthController
 from .context import SignInRequired, provide_dashboard
 from .rendering import ASSETS, render
+from .sso_routes import SsoController
 from .tenant_routes import TenantDashboardController
 
 HEADINGS = {
@@ -78,7 +79,13 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 
 DASHBOARD = Router(
     path="/",
-    route_handlers=[dashboard_asset, unknown_page, AuthController, TenantDashboardController],
+    route_handlers=[
+        dashboard_asset,
+        unknown_page,
+        AuthController,
+        SsoController,
+        TenantDashboardController,
+    ],
     dependencies={"dashboard": Provide(provide_dashboard)},
     # Every class the app answers in JSON, so that these pages answer in HTML instead.
     exception_handlers={
