@@ -192,6 +192,15 @@ def _tenants_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo.runner import main as run_demo
+    from .logs import configure_logging
+
+    settings = _settings()
+    configure_logging("WARNING")
+    return run_demo(settings, args.port)
+
+
 def _admin_create_user(args: argparse.Namespace) -> int:
     from tenants.dashboard.accounts import AccountService
 
@@ -262,6 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=12111)
     sandbox.add_argument("--state", default=None, help="file that keeps accounts across restarts")
     sandbox.set_defaults(run=_sandbox)
+
+    demo = commands.add_parser(
+        "demo", help="sandbox, portal and a sample SaaS site, seeded; Ctrl-C stops all"
+    )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="the portal's port; the site and the sandbox take the next two",
+    )
+    demo.set_defaults(run=_demo)
 
     tenants = commands.add_parser("tenants", help="manage tenants")
     tenant_commands = tenants.add_subparsers(
