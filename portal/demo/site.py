@@ -31,6 +31,7 @@ from .seed import ACCOUNT, USERS
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "acme_user"
+NAME_COOKIE = "acme_name"
 # A callback older than this, or from the future, is refused (replays).
 TOLERANCE = 300
 MAX_KEPT = 200
@@ -80,7 +81,8 @@ def verify_callback(secret: str, headers: dict[str, str], body: bytes, now: floa
 def _page(
     template: str, config: SiteConfig, request: Request[Any, Any, Any], **context: Any
 ) -> Response[str]:
-    user = request.cookies.get(SESSION_COOKIE)
+    # Who is signed in, as Acme Notes shows it: the email when it knows it.
+    user = request.cookies.get(NAME_COOKIE) or request.cookies.get(SESSION_COOKIE)
     html = _ENV.get_template(template).render(
         portal_url=config.portal_url,
         key=config.publishable_key,
@@ -99,19 +101,25 @@ async def home(request: Request[Any, Any, Any], state: State) -> Response[str]:
 
 @get("/pricing")
 async def pricing(request: Request[Any, Any, Any], state: State) -> Response[str]:
-    return _page("pricing.html", state.site, request)
+    # A signed-in user sees their current plan, and changes it right there.
+    user = request.cookies.get(SESSION_COOKIE)
+    token = mint_token(state.site, user) if user else None
+    return _page("pricing.html", state.site, request, token=token)
 
 
 @get("/signup")
 async def signup(request: Request[Any, Any, Any], state: State) -> Response[str]:
-    return _page("signup.html", state.site, request)
+    # The plan a visitor chose on the pricing page (its "Choose" button leads here).
+    price = request.query_params.get("price", "")
+    chosen = price if price.startswith("price_") and len(price) < 100 else None
+    return _page("signup.html", state.site, request, price=chosen)
 
 
 @get("/account")
 async def account(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     user = request.cookies.get(SESSION_COOKIE)
     if not user:
-        return Redirect("/?signin=1")
+        return Redirect("/#signin")
     return _page("account.html", state.site, request, token=mint_token(state.site, user))
 
 
@@ -130,6 +138,11 @@ async def sign_in(request: Request[Any, Any, Any], state: State) -> Response[Any
     if data.get("customer_id"):
         response = Response({"signed_in": user})
     response.set_cookie(SESSION_COOKIE, user, path="/", httponly=True, samesite="lax")
+    email = str(data.get("email") or "")
+    if email and len(email) < 200:
+        response.set_cookie(NAME_COOKIE, email, path="/", httponly=True, samesite="lax")
+    else:
+        response.delete_cookie(NAME_COOKIE, path="/")
     return response
 
 
@@ -137,6 +150,7 @@ async def sign_in(request: Request[Any, Any, Any], state: State) -> Response[Any
 async def sign_out() -> Response[Any]:
     response: Response[Any] = Redirect("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(NAME_COOKIE, path="/")
     return response
 
 

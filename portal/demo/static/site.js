@@ -51,7 +51,10 @@
         fetch("/session", {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ customer_id: payload.response.customer }),
+          body: JSON.stringify({
+            customer_id: payload.response.customer,
+            email: (payload.extras || {}).email,
+          }),
         }).then(function () { setTimeout(function () { location.href = "/account"; }, 1200); });
       }
     },
