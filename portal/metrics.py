@@ -22,6 +22,19 @@ STRIPE_ERRORS = Counter(
 )
 
 
+STRIPE_CALLS = Counter(
+    "billport_stripe_calls_total",
+    "Calls to Stripe's API, by route (ids replaced by {id}) and outcome (HTTP status class, "
+    "or network_error).",
+    ["method", "route", "outcome"],
+)
+STRIPE_LATENCY = Histogram(
+    "billport_stripe_call_seconds",
+    "Time taken by calls to Stripe's API, by route.",
+    ["method", "route"],
+)
+
+
 def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 

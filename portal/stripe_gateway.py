@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable
+import re
+import time
+from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import stripe
 
+from . import metrics
 from .errors import (
     BillportError,
     Forbidden,
@@ -54,12 +57,44 @@ def idempotency_key(*parts: str) -> str:
     return f"bp-{digest[:48]}"
 
 
+# A Stripe id: a prefix, then random letters and digits (never all lowercase, unlike the
+# words of Stripe's paths such as subscription_schedules).
+_ID = re.compile(r"/[a-z]+_(?=[a-z]*[A-Z0-9])[A-Za-z0-9]{6,}(?=/|$)")
+
+
+def stripe_route(url: str) -> str:
+    """``/v1/subscriptions/sub_1Qx…/items`` → ``/v1/subscriptions/{id}/items``: few labels."""
+    return _ID.sub("/{id}", urlsplit(url).path)
+
+
+class _MeasuredHTTPClient(stripe.HTTPXClient):
+    """Stripe's HTTPX client, counting and timing every call for /metrics."""
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        route = stripe_route(url)
+        started = time.perf_counter()
+        outcome = "network_error"
+        try:
+            content, status, answer_headers = await super().request_async(
+                method, url, headers, post_data
+            )
+            outcome = f"{status // 100}xx"
+            return content, status, answer_headers
+        finally:
+            metrics.STRIPE_LATENCY.labels(method.upper(), route).observe(
+                time.perf_counter() - started
+            )
+            metrics.STRIPE_CALLS.labels(method.upper(), route, outcome).inc()
+
+
 class StripeGateway:
     """Builds ``StripeClient``s sharing one HTTP connection pool; never the global key."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._http = stripe.HTTPXClient(timeout=settings.stripe_timeout)
+        self._http = _MeasuredHTTPClient(timeout=settings.stripe_timeout)
 
     def client(self, secret_key: str, api_base: str | None = None) -> stripe.StripeClient:
         bases: dict[str, str] = {}

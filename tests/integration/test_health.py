@@ -71,3 +71,37 @@ def test_readyz_follows_the_database(portal_behind_proxy: tuple[str, TCPProxy]) 
     assert set(failing.json()) == {"error"}
     proxy.start()
     assert httpx.get(f"{url}/readyz", timeout=30).status_code == 200
+
+
+def test_stripe_calls_are_counted_by_route_and_outcome(api: httpx.Client, create_tenant) -> None:
+    # Creating a tenant calls Stripe: the key check and the webhook endpoint registration.
+    create_tenant()
+    text = api.get("/metrics").text
+    assert 'billport_stripe_calls_total{method="GET",outcome="2xx",route="/v1/customers"}' in text
+    assert 'route="/v1/webhook_endpoints"' in text
+    assert 'billport_stripe_call_seconds_count{method="GET",route="/v1/customers"}' in text
+
+
+@pytest.mark.parametrize(
+    ("url", "route"),
+    [
+        (
+            "https://api.stripe.com/v1/subscriptions/sub_1QxYzABCDEFGHIJ/items",
+            "/v1/subscriptions/{id}/items",
+        ),
+        (
+            "http://127.0.0.1:12111/v1/customers/cus_NfkxJAM2rhVvDY/payment_methods",
+            "/v1/customers/{id}/payment_methods",
+        ),
+        ("https://api.stripe.com/v1/subscription_schedules", "/v1/subscription_schedules"),
+        ("https://api.stripe.com/v1/billing/meter_events", "/v1/billing/meter_events"),
+        (
+            "https://api.stripe.com/v1/webhook_endpoints/we_R73ucEZ73snw9iG9quJoEWJu",
+            "/v1/webhook_endpoints/{id}",
+        ),
+    ],
+)
+def test_stripe_routes_keep_few_labels(url: str, route: str) -> None:
+    from portal.stripe_gateway import stripe_route
+
+    assert stripe_route(url) == route
