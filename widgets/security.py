@@ -26,7 +26,8 @@ def page_headers(frame_ancestors: list[str], stripe_api_base: str | None) -> dic
         scripts = [STRIPE_JS_ORIGIN]
         connects = [STRIPE_API_ORIGIN]
         frames = [STRIPE_JS_ORIGIN, STRIPE_HOOKS_ORIGIN]
-    ancestors = " ".join(frame_ancestors) if frame_ancestors else "'none'"
+    # The portal's own origin comes last: the dashboard previews billing pages in an iframe.
+    ancestors = " ".join([a for a in frame_ancestors if a != "'none'"] + ["'self'"])
     policy = "; ".join(
         [
             "default-src 'none'",

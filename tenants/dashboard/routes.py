@@ -14,6 +14,7 @@ from portal.errors import BillportError, NotFound
 
 from .auth_routes import AuthController
 from .context import SignInRequired, provide_dashboard
+from .pages_routes import BillingPagesController
 from .rendering import ASSETS, render
 from .sso_routes import SsoController
 from .tenant_routes import TenantDashboardController
@@ -85,6 +86,7 @@ DASHBOARD = Router(
         AuthController,
         SsoController,
         TenantDashboardController,
+        BillingPagesController,
     ],
     dependencies={"dashboard": Provide(provide_dashboard)},
     # Every class the app answers in JSON, so that these pages answer in HTML instead.

@@ -189,7 +189,8 @@ def test_session_tokens_open_the_portal_until_revoked(
     full_page = api.get("/portal", params={"session": session["token"]})
     assert full_page.status_code == 200
     assert f'href="{ORIGIN}/account"' in full_page.text
-    assert "frame-ancestors 'none'" in full_page.headers["content-security-policy"]
+    # Framed by nobody but the portal's own pages.
+    assert "frame-ancestors 'self'" in full_page.headers["content-security-policy"]
     in_widget = open_widget(api, "invoices", tenant, token=session["token"], origin=ORIGIN)
     assert in_widget.status_code == 200
 
