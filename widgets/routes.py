@@ -20,6 +20,7 @@ from tenants.models import Tenant
 from tenants.service import TenantService
 
 from .billing.routes import WidgetBillingController
+from .catalog.dashboard import CATALOG_DASHBOARD
 from .catalog.routes import CatalogController
 from .identity import OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
 from .money import locale_currency, pick_locale
@@ -220,6 +221,7 @@ ROUTES: list[ControllerRouterHandler] = [
     full_page_portal,
     widget_session_info,
     CatalogController,
+    CATALOG_DASHBOARD,
     WidgetBillingController,
     PortalSubscriptionsController,
     *PORTAL_ROUTES,

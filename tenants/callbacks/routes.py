@@ -32,8 +32,10 @@ class CallbackController(Controller):
         status: FromQuery[Status | None] = None,
         limit: FromQuery[int] = 50,
         before: FromQuery[str | None] = None,
+        event: FromQuery[str | None] = None,
+        customer: FromQuery[str | None] = None,
     ) -> DeliveryList:
-        return await callbacks.list(tenant, status, limit, before)
+        return await callbacks.list(tenant, status, limit, before, event=event, customer=customer)
 
     @post("/{event_id:str}/retry", summary="Send a delivery again now", status_code=200)
     async def retry(

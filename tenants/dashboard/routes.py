@@ -13,7 +13,9 @@ from litestar.response import Redirect
 from portal.errors import BillportError, NotFound
 
 from .auth_routes import AuthController
+from .callbacks_routes import CallbackDashboardController
 from .context import SignInRequired, provide_dashboard
+from .customers_routes import CustomerDashboardController
 from .pages_routes import BillingPagesController
 from .rendering import ASSETS, render
 from .sso_routes import SsoController
@@ -87,6 +89,8 @@ DASHBOARD = Router(
         SsoController,
         TenantDashboardController,
         BillingPagesController,
+        CallbackDashboardController,
+        CustomerDashboardController,
     ],
     dependencies={"dashboard": Provide(provide_dashboard)},
     # Every class the app answers in JSON, so that these pages answer in HTML instead.
