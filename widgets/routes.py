@@ -24,7 +24,7 @@ from .catalog.dashboard import CATALOG_DASHBOARD
 from .catalog.routes import CatalogController
 from .identity import OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
 from .money import locale_currency, pick_locale
-from .pages import page_content
+from .pages import page_content, widget_options
 from .portal.routes import PORTAL_ROUTES
 from .portal.subscriptions import PortalSubscriptionsController
 from .rendering import render
@@ -101,7 +101,14 @@ async def _widget_page(
         "session": opened.signed_session,
         "sessionHeader": HEADER,
     }
-    language = query.get("locale") or request.headers.get("accept-language")
+    # The page's own ?locale= first, then the language its billing page (or tenant) sets,
+    # then the visitor's browser.
+    configured = widget_options(opened).get("language")
+    language = (
+        query.get("locale")
+        or (configured if isinstance(configured, str) else None)
+        or request.headers.get("accept-language")
+    )
     content = await page_content(
         opened,
         opener.tenants,

@@ -357,6 +357,17 @@ def test_language_currency_theme_and_page_options(
     )
     themed = api.get("/w/plan-picker", params={"key": key})
     assert "--bp-primary: #5b21b6;" in themed.text
+    # A configured language wins over the browser's, and ?locale= over both.
+    page = api.post(
+        "/api/v1/billing_pages",
+        headers={"Authorization": f"Bearer {tenant['secret_key']}"},
+        json={"widget": "plan-picker", "name": "Tarifs", "options": {"language": "fr"}},
+    ).json()
+    tarifs = {"key": key, "billing_page": page["id"]}
+    french = api.get("/w/plan-picker", params=tarifs, headers={"Accept-Language": "en-US"})
+    assert "Choisir Pro" in french.text
+    english = api.get("/w/plan-picker", params={**tarifs, "locale": "en"})
+    assert "Choose Pro" in english.text
     assert "--bp-font: 'Inter', sans-serif;" in themed.text
     assert "display: none" not in themed.text
     assert "Unavailable" in themed.text
