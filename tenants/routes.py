@@ -10,6 +10,7 @@ from litestar.types import ControllerRouterHandler
 from .audit.routes import AuditController
 from .billing_pages.routes import BillingPageController, embed_target
 from .callbacks.routes import CallbackController
+from .dashboard.members_api import MemberController
 from .dashboard.routes import DASHBOARD
 from .dependencies import (
     operator_guard,
@@ -63,6 +64,19 @@ class TenantController(Controller):
         overlap = (data or RotateKey()).overlap_seconds
         return await tenant_service.rotate_key(tenant, name, overlap)
 
+    @post(
+        "/stripe_webhook",
+        status_code=200,
+        summary="Register Billport's webhook endpoint in the tenant's Stripe account again",
+        description="Replaces the endpoint Billport registered before (if any) and stores the "
+        "new signing secret. 422 when Stripe refuses the portal's public URL.",
+    )
+    async def register_stripe_webhook(
+        self, tenant: NamedDependency[Tenant], tenant_service: NamedDependency[TenantService]
+    ) -> TenantView:
+        await tenant_service.register_intake(tenant)
+        return view(tenant)
+
 
 class OperatorController(Controller):
     path = "/api/v1/tenants"
@@ -84,6 +98,7 @@ ROUTERS: list[ControllerRouterHandler] = [
     BillingPageController,
     CallbackController,
     AuditController,
+    MemberController,
     embed_target,
     DASHBOARD,
 ]

@@ -366,14 +366,19 @@ class TenantService:
         tenant.stripe_secret_key_encrypted = self.vault.encrypt(secret_key)
         tenant.stripe_secret_key_hint = hint(secret_key)
 
-    async def register_intake(self, tenant: Tenant) -> bool:
+    async def register_intake(self, tenant: Tenant) -> None:
         """Register (again) Billport's webhook endpoint in the tenant's Stripe account."""
         secret_key = self.vault.decrypt(tenant.stripe_secret_key_encrypted)
         endpoint = await self.register_stripe_webhook(
             secret_key, tenant.stripe_api_base, tenant.id, again=True
         )
         if endpoint is None:
-            return False
+            raise ValidationFailed(
+                "Stripe did not accept Billport's endpoint: Stripe only sends events to public "
+                "https URLs. Paste the signing secret of an endpoint you created yourself "
+                "instead (stripe_webhook_secret).",
+                code="webhook_registration_failed",
+            )
         replaced = tenant.stripe_webhook_endpoint_id
         if replaced and replaced != endpoint[0]:
             # One endpoint per tenant, or Stripe would send every event twice.
@@ -387,7 +392,6 @@ class TenantService:
         details = {"endpoint": endpoint[0]}
         record(self.session, tenant.id, self.actor, "stripe_webhook.registered", details)
         await self.session.commit()
-        return True
 
     def stripe_client(self, tenant: Tenant) -> stripe.StripeClient:
         return self.gateway.client(

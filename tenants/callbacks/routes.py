@@ -54,3 +54,15 @@ class CallbackController(Controller):
         data: JSONBody[ReplayBody],
     ) -> ReplayResult:
         return ReplayResult(await callbacks.replay(tenant, data.since, data.status))
+
+    @post(
+        "/test",
+        summary="Queue a signed `test` event for the callback URL",
+        description="The same as the dashboard's Send test event: check that your endpoint "
+        "verifies signatures and answers 2xx.",
+        status_code=201,
+    )
+    async def send_test(
+        self, tenant: NamedDependency[Tenant], callbacks: NamedDependency[CallbackService]
+    ) -> DeliveryView:
+        return await callbacks.send_test(tenant)

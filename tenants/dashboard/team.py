@@ -57,7 +57,7 @@ class TeamService:
         await self.session.commit()
         return member
 
-    async def change_role(self, access: TenantAccess, member_id: int, role: str) -> None:
+    async def change_role(self, access: TenantAccess, member_id: int, role: str) -> Membership:
         role = check_role(role)
         member = await self._member(access, member_id)
         self._may_grant(access, role)
@@ -68,6 +68,7 @@ class TeamService:
         member.role = role
         record(self.session, access.tenant.id, self.actor, "member.role_changed", details)
         await self.session.commit()
+        return member
 
     async def remove(self, access: TenantAccess, member_id: int) -> None:
         member = await self._member(access, member_id)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import stripe
 from sqlalchemy import text
 
 from portal.db import create_engine
@@ -426,3 +427,70 @@ def test_test_and_live_tenants_of_a_product_side_by_side(
     )
     assert "sk_live_nope" not in refused.text
     owner.close()
+
+
+def test_the_team_the_test_event_and_stripe_registration_through_the_api(
+    portal_url: str, sandbox_url: str, sandbox_account: str
+) -> None:
+    owner, tenant_id, secrets = owned_tenant(portal_url, sandbox_url, sandbox_account)
+    api = httpx.Client(base_url=portal_url, headers=api_auth(secrets[0]))
+    [me] = api.get("/api/v1/members").json()
+    assert (me["email"], me["role"], me["active"]) == (owner.email, "owner", True)
+    added = api.post("/api/v1/members", json={"email": "Ops@Example.com", "role": "admin"})
+    assert added.status_code == 201, added.text
+    member = added.json()
+    assert (member["email"], member["active"]) == ("ops@example.com", False)
+    assert "ops@example.com" in owner.get(f"/dashboard/t/{tenant_id}/team").text
+    changed = api.patch(f"/api/v1/members/{member['id']}", json={"role": "viewer"})
+    assert changed.json()["role"] == "viewer"
+    # The invited email signs up and sees the tenant with that role.
+    ops = DashboardClient(portal_url)
+    ops.sign_up("ops@example.com")
+    assert "you are viewer" in ops.get(f"/dashboard/t/{tenant_id}").text
+    for bad, status in [
+        ({"email": "nope", "role": "admin"}, 422),
+        ({"email": "x@example.com", "role": "god"}, 422),
+        ({"email": "ops@example.com"}, 409),
+    ]:
+        answer = api.post("/api/v1/members", json=bad)
+        assert answer.status_code == status and set(answer.json()) == {"error"}, answer.text
+    last = api.patch(f"/api/v1/members/{me['id']}", json={"role": "viewer"})
+    assert last.status_code == 409 and last.json()["error"]["code"] == "last_owner"
+    assert api.delete(f"/api/v1/members/{member['id']}").json() == {
+        "id": member["id"],
+        "removed": True,
+    }
+    assert ops.get(f"/dashboard/t/{tenant_id}").status_code == 404
+
+    # Another tenant's member ids are not found through this key.
+    other_owner, _, other_secrets = owned_tenant(portal_url, sandbox_url, sandbox_account)
+    theirs = httpx.get(f"{portal_url}/api/v1/members", headers=api_auth(other_secrets[0])).json()[0]
+    assert api.delete(f"/api/v1/members/{theirs['id']}").status_code == 404
+    assert api.patch(f"/api/v1/members/{theirs['id']}", json={"role": "viewer"}).status_code == 404
+
+    # No callback URL yet: a test event is refused clearly; with one, it is queued.
+    refused = api.post("/api/v1/callbacks/test")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "callback_url_missing"
+    api.patch("/api/v1/tenant", json={"callback_url": "https://app.acme.test/hook"})
+    queued = api.post("/api/v1/callbacks/test")
+    assert queued.status_code == 201 and queued.json()["event"] == "test"
+
+    # Registering Billport's endpoint again replaces the one Stripe had.
+    before = api.get("/api/v1/tenant").json()["stripe_webhook_endpoint_id"]
+    registered = api.post("/api/v1/tenant/stripe_webhook")
+    assert registered.status_code == 200, registered.text
+    after = registered.json()["stripe_webhook_endpoint_id"]
+    assert after and after != before
+    client = stripe.StripeClient(f"sk_test_{sandbox_account}", base_addresses={"api": sandbox_url})
+    endpoints = {e.id for e in client.v1.webhook_endpoints.list().data}
+    assert after in endpoints and before not in endpoints
+    actions = [e["action"] for e in api.get("/api/v1/audit").json()["data"]]
+    for action in (
+        "member.added",
+        "member.role_changed",
+        "member.removed",
+        "stripe_webhook.registered",
+    ):
+        assert action in actions
+    for client_ in (api, ops, owner, other_owner):
+        client_.close()
