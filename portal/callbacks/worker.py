@@ -9,6 +9,7 @@ that dies leaves its lease to expire; one that stops cleanly hands its claims ba
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -60,6 +61,17 @@ def _retry_after(answer: httpx.Response, now: float) -> float | None:
     except ValueError:
         return None
     return max(0.0, moment.timestamp() - now)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sent:
+    """What one POST to the tenant's endpoint came to."""
+
+    status_code: int | None = None
+    latency_ms: int | None = None
+    response_body: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
 
 
 class CallbackWorker:
@@ -132,23 +144,60 @@ class CallbackWorker:
         self._claimed.difference_update(ids)
 
     async def deliver(self, delivery_id: int) -> bool:
-        """One attempt at one delivery; whether the tenant has it now."""
+        """One attempt at one delivery; whether the tenant has it now.
+
+        No database connection is held while the tenant's endpoint answers (up to 15 s):
+        the delivery is read, sent, then its outcome written in a second transaction.
+        """
+        from tenants.keys import callback_secrets
         from tenants.models import Tenant
 
+        request: tuple[str, str, dict[str, str]] | None = None
         async with self.database.sessions() as session:
             delivery = await session.get(CallbackDelivery, delivery_id)
             if delivery is None or delivery.status != PENDING:
                 self._claimed.discard(delivery_id)
                 return True
             tenant = await session.get(Tenant, delivery.tenant_id)
-            now = self.clock()
-            attempt = CallbackAttempt(delivery_id=delivery.id, at=self._now())
+            missing = "tenant deleted" if tenant is None else "no callback URL is configured"
+            if tenant is not None and tenant.callback_url and not tenant.callbacks_disabled_at:
+                body = json.dumps(delivery.payload, separators=(",", ":"))
+                # Signed with the wall clock: receivers check it against theirs.
+                signed = headers(
+                    callback_secrets(tenant, self.vault), delivery.event_id, int(time.time()), body
+                )
+                request = (tenant.callback_url, body, signed)
+        at = self._now()
+        sent = await self._send(*request) if request else _Sent(error=missing)
+        async with self.database.sessions() as session:
+            delivery = await session.get(CallbackDelivery, delivery_id)
+            if delivery is None or delivery.status != PENDING:
+                self._claimed.discard(delivery_id)
+                return True
+            attempt = CallbackAttempt(
+                delivery_id=delivery.id,
+                at=at,
+                status_code=sent.status_code,
+                latency_ms=sent.latency_ms,
+                response_body=sent.response_body,
+                error=sent.error,
+            )
             delivery.attempts += 1
-            if tenant is None or not tenant.callback_url or tenant.callbacks_disabled_at:
-                attempt.error = "no callback URL is configured" if tenant else "tenant deleted"
-                self._fail(delivery, attempt.error, now)
+            now = self.clock()
+            if sent.status_code == 410:
+                # The tenant said the endpoint is gone: stop sending until it sets a URL again.
+                tenant = await session.get(Tenant, delivery.tenant_id)
+                if tenant is not None:
+                    tenant.callbacks_disabled_at = self._now()
+                delivery.status = FAILED
+                delivery.last_error = "the callback URL answered 410 Gone; callbacks are disabled"
+            elif sent.status_code is not None and 200 <= sent.status_code < 300:
+                delivery.status = DELIVERED
+                delivery.delivered_at = self._now()
+                delivery.last_error = None
             else:
-                await self._post(tenant, delivery, attempt, now)
+                error = sent.error or f"HTTP {sent.status_code}"
+                self._fail(delivery, error, now, at_least=sent.retry_after)
             delivery.claimed_until = None
             session.add(attempt)
             await session.commit()
@@ -157,42 +206,22 @@ class CallbackWorker:
             metrics.CALLBACK_ATTEMPTS.labels(outcome).inc()
             return delivery.status == DELIVERED
 
-    async def _post(
-        self, tenant: Any, delivery: CallbackDelivery, attempt: CallbackAttempt, now: float
-    ) -> None:
-        body = json.dumps(delivery.payload, separators=(",", ":"))
-        from tenants.keys import callback_secrets
-
-        secrets = callback_secrets(tenant, self.vault)
+    async def _send(self, url: str, body: str, signed: dict[str, str]) -> _Sent:
         started = time.perf_counter()
         try:
-            answer = await self._client.post(
-                tenant.callback_url,
-                content=body.encode(),
-                # Signed with the wall clock: receivers check it against theirs.
-                headers=headers(secrets, delivery.event_id, int(time.time()), body),
-            )
+            answer = await self._client.post(url, content=body.encode(), headers=signed)
         except httpx.HTTPError as exc:
-            attempt.latency_ms = int((time.perf_counter() - started) * 1000)
-            attempt.error = f"{type(exc).__name__}: {exc}"[:MAX_RESPONSE_KEPT]
-            self._fail(delivery, attempt.error, now)
-            return
-        attempt.latency_ms = int((time.perf_counter() - started) * 1000)
-        attempt.status_code = answer.status_code
-        attempt.response_body = answer.text[:MAX_RESPONSE_KEPT]
-        if 200 <= answer.status_code < 300:
-            delivery.status = DELIVERED
-            delivery.delivered_at = self._now()
-            delivery.last_error = None
-            return
-        if answer.status_code == 410:
-            # The tenant said the endpoint is gone: stop sending until it sets a URL again.
-            tenant.callbacks_disabled_at = self._now()
-            delivery.status = FAILED
-            delivery.last_error = "the callback URL answered 410 Gone; callbacks are disabled"
-            return
-        wait = _retry_after(answer, now) if answer.status_code in (429, 503) else None
-        self._fail(delivery, f"HTTP {answer.status_code}", now, at_least=wait)
+            return _Sent(
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                error=f"{type(exc).__name__}: {exc}"[:MAX_RESPONSE_KEPT],
+            )
+        status = answer.status_code
+        return _Sent(
+            status_code=status,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            response_body=answer.text[:MAX_RESPONSE_KEPT],
+            retry_after=_retry_after(answer, self.clock()) if status in (429, 503) else None,
+        )
 
     def _fail(
         self, delivery: CallbackDelivery, error: str, now: float, at_least: float | None = None

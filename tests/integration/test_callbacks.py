@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from portal.callbacks.models import CallbackAttempt, CallbackDelivery
-from portal.callbacks.outbox import enqueue
 from portal.callbacks.worker import RETRY_DELAYS, CallbackWorker
 from portal.crypto import Vault
 from portal.db import Database
 from portal.settings import Settings
-from tests.callbacks_support import Clock, Receiver, work
+from tests.callbacks_support import WORKER_COMMAND, Clock, Receiver, queue, work, worker_env
 from tests.servers import ServerThread, free_port, run_async
 from tests.tokens import mint_user_token
 
@@ -38,30 +37,6 @@ def receiver(tenant: dict[str, Any], receiver_port: int) -> Iterator[Receiver]:
     app = Receiver(tenant["callback_secret"])
     with ServerThread(app, port=receiver_port):
         yield app
-
-
-def queue(settings: Settings, tenant_id: str, events: list[tuple[str, str | None]]) -> list[str]:
-    async def go() -> list[str]:
-        database = Database(settings.database_url)
-        try:
-            async with database.sessions() as session:
-                rows = [
-                    enqueue(
-                        session,
-                        tenant_id=tenant_id,
-                        event=event,
-                        response={"n": i},
-                        customer_id=customer,
-                        livemode=False,
-                    )
-                    for i, (event, customer) in enumerate(events)
-                ]
-                await session.commit()
-                return [row.event_id for row in rows]
-        finally:
-            await database.dispose()
-
-    return run_async(go)
 
 
 def deliveries(
@@ -307,24 +282,14 @@ def test_a_stopping_worker_hands_its_claims_back(tenant, portal_settings: Settin
 def test_a_killed_worker_loses_nothing(
     tenant, receiver: Receiver, portal_settings: Settings, tmp_path
 ) -> None:
-    import os
     import signal
     import subprocess
-    import sys
     import time
-    from pathlib import Path
 
     receiver.hold = 1
     [event_id] = queue(portal_settings, tenant["id"], [("create_subscription", "cus_k")])
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("BILLPORT_")},
-        "BILLPORT_DATABASE_URL": portal_settings.database_url,
-        "BILLPORT_ENCRYPTION_KEYS": ",".join(portal_settings.encryption_keys),
-        "BILLPORT_SECRET_KEY": portal_settings.secret_key,
-        "BILLPORT_DATA_DIR": str(tmp_path),
-        "BILLPORT_CALLBACK_LEASE": "2",
-    }
-    worker = [str(Path(sys.executable).parent / "billport"), "worker"]
+    env = worker_env(portal_settings, tmp_path, BILLPORT_CALLBACK_LEASE="2")
+    worker = WORKER_COMMAND
 
     def wait_for(condition: Any, what: str) -> None:
         deadline = time.monotonic() + 60
