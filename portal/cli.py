@@ -237,6 +237,17 @@ def _admin_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import diagnose
+
+    report = diagnose()
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print("\n".join([*(check.line() for check in report.checks), report.summary()]))
+    return 1 if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="billport", description="Billport billing portal")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -310,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--tenant", help="make the user a member of this tenant (ten_…)")
     user.add_argument("--role", choices=("owner", "admin", "viewer"), default="owner")
     user.set_defaults(run=_admin_create_user)
+
+    doctor = commands.add_parser("doctor", help="check the installation and say what to fix")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.set_defaults(run=_doctor)
     return parser
 
 
