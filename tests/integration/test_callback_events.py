@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,6 @@ import stripe
 from portal.settings import Settings
 from tests.callbacks_support import Clock, Receiver, work
 from tests.integration.sandbox.billing_support import advance
-from tests.servers import ServerThread, free_port
 from tests.tokens import mint_user_token
 from tests.widget_api import (
     MONTH,
@@ -53,21 +51,9 @@ def plans(stripe_client: stripe.StripeClient) -> dict[str, str]:
 
 
 @pytest.fixture
-def receiver_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
 def tenant(create_tenant, plans: dict[str, str], receiver_port: int) -> dict[str, Any]:
     # After the plans exist: the tenant's catalog is read from Stripe when it is created.
     return create_tenant(callback_url=f"http://127.0.0.1:{receiver_port}/billing/hook")
-
-
-@pytest.fixture
-def receiver(tenant: dict[str, Any], receiver_port: int) -> Iterator[Receiver]:
-    app = Receiver(tenant["callback_secret"])
-    with ServerThread(app, port=receiver_port):
-        yield app
 
 
 def deliver_all(settings: Settings) -> None:

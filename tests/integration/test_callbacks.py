@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from portal.callbacks.models import CallbackAttempt, CallbackDelivery
@@ -18,25 +16,8 @@ from portal.crypto import Vault
 from portal.db import Database
 from portal.settings import Settings
 from tests.callbacks_support import WORKER_COMMAND, Clock, Receiver, queue, work, worker_env
-from tests.servers import ServerThread, free_port, run_async
+from tests.servers import ServerThread, run_async
 from tests.tokens import mint_user_token
-
-
-@pytest.fixture
-def receiver_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def tenant(create_tenant, receiver_port: int) -> dict[str, Any]:
-    return create_tenant(callback_url=f"http://127.0.0.1:{receiver_port}/billing/hook")
-
-
-@pytest.fixture
-def receiver(tenant: dict[str, Any], receiver_port: int) -> Iterator[Receiver]:
-    app = Receiver(tenant["callback_secret"])
-    with ServerThread(app, port=receiver_port):
-        yield app
 
 
 def deliveries(

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from portal.callbacks.models import DELIVERED, CallbackAttempt, CallbackDelivery
 from portal.db import Database
 from portal.settings import Settings
 from tests.callbacks_support import WORKER_COMMAND, Receiver, queue, worker_env
-from tests.servers import ServerThread, free_port, run_async
+from tests.servers import run_async
 
 # Several workers claiming side by side is what PostgreSQL (FOR UPDATE SKIP LOCKED) is for;
 # this overrides the module's backends so that SQLite is not even collected.
@@ -40,25 +39,6 @@ DRAIN_SECONDS = 240
 # A worker sends a batch of up to 50 at once, each holding a connection of its pool
 # (portal.db: 10, and 10 more under load).
 CONNECTIONS_PER_WORKER = 20
-
-
-@pytest.fixture
-def receiver_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def tenant(create_tenant, receiver_port: int) -> dict[str, Any]:
-    return create_tenant(callback_url=f"http://127.0.0.1:{receiver_port}/billing/hook")
-
-
-@pytest.fixture
-def receiver(tenant: dict[str, Any], receiver_port: int) -> Iterator[Receiver]:
-    app = Receiver(tenant["callback_secret"])
-    # uvicorn closes idle connections after 5 s, just when the worker's httpx pool gives up
-    # reusing them, so a request can meet a closing connection; nginx keeps them 75 s.
-    with ServerThread(app, port=receiver_port, timeout_keep_alive=75):
-        yield app
 
 
 def worker_log(logs: list[Path]) -> list[tuple[str, str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +15,8 @@ from portal.db import create_engine
 from portal.identity.legacy import legacy_hash
 from portal.settings import Settings
 from tenants.models import Tenant
-from tests.callbacks_support import Clock, Receiver, work
-from tests.servers import ServerThread, free_port, run_async
+from tests.callbacks_support import Clock, Receiver, queue, work
+from tests.servers import run_async
 from tests.tokens import mint_user_token
 
 
@@ -138,28 +137,9 @@ def test_user_tokens_and_hashes_of_the_old_token_secret_work_during_the_overlap(
     assert opens(email="rot@example.com", hash=new_hash) == 200
 
 
-@pytest.fixture
-def receiver_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def tenant(create_tenant, receiver_port: int) -> dict[str, Any]:
-    return create_tenant(callback_url=f"http://127.0.0.1:{receiver_port}/billing/hook")
-
-
-@pytest.fixture
-def receiver(tenant: dict[str, Any], receiver_port: int) -> Iterator[Receiver]:
-    app = Receiver(tenant["callback_secret"])
-    with ServerThread(app, port=receiver_port):
-        yield app
-
-
 def test_callbacks_carry_both_signatures_during_the_overlap(
     api: httpx.Client, tenant, receiver: Receiver, portal_settings: Settings
 ) -> None:
-    from tests.integration.test_callbacks import queue
-
     old = tenant["callback_secret"]
     new = rotate(api, tenant, "callback_secret", overlap_seconds=600)["secret"]
     assert new.startswith("whsec_") and new != old

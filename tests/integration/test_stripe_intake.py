@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,7 +25,7 @@ from portal.stripe_intake.processor import CALLBACK_EVENTS, ENABLED_EVENTS, Stri
 from tenants.models import Tenant
 from tests.callbacks_support import Clock, Receiver, work
 from tests.integration.sandbox.billing_support import DAY, advance, make_customer
-from tests.servers import ServerThread, free_port, run_async
+from tests.servers import run_async
 
 CALLBACK_KEYS = {"id", "event", "response", "created", "livemode", "customer"}
 
@@ -187,23 +187,6 @@ def make_price(client: stripe.StripeClient, name: str = "Pro") -> stripe.Price:
 
 
 # -- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def receiver_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def tenant(create_tenant, receiver_port: int) -> dict[str, Any]:
-    return create_tenant(callback_url=f"http://127.0.0.1:{receiver_port}/billing/hook")
-
-
-@pytest.fixture
-def receiver(tenant: dict[str, Any], receiver_port: int) -> Iterator[Receiver]:
-    app = Receiver(tenant["callback_secret"])
-    with ServerThread(app, port=receiver_port):
-        yield app
 
 
 @pytest.fixture
