@@ -19,12 +19,15 @@ from tests.servers import free_port
 BILLPORT = str(Path(sys.executable).parent / "billport")
 
 
-def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], cwd: Path, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BILLPORT_")}
     return subprocess.run(
         [BILLPORT, *args],
         cwd=cwd,
         env={**clean, **env},
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
@@ -258,26 +261,10 @@ def test_admin_create_user_makes_an_owner_who_can_sign_in(
         "--tenant",
         tenant_id,
     ]
-    made = subprocess.run(
-        [BILLPORT, *make],
-        cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if not k.startswith("BILLPORT_")},
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    made = run(make, tmp_path, stdin=password + "\n")
     assert made.returncode == 0, made.stderr
     assert "ops@example.com" in made.stdout and password not in made.stdout + made.stderr
-    again = subprocess.run(
-        [BILLPORT, *make],
-        cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if not k.startswith("BILLPORT_")},
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = run(make, tmp_path, stdin=password + "\n")
     assert again.returncode == 1 and "exists already" in again.stderr
     unknown = run(
         ["admin", "create-user", "--email", "x@example.com", "--password-stdin"], tmp_path
