@@ -66,6 +66,25 @@ def action() -> str:
     return uuid.uuid4().hex
 
 
+def make_plans(client: stripe.StripeClient, *plans: tuple[str, str, int]) -> list[str]:
+    """Products of the ``notes`` service, one monthly price each: (name, tier, cents) → ids."""
+    prices = []
+    for name, tier, amount in plans:
+        product = client.v1.products.create(
+            params={"name": name, "metadata": {"service": "notes", "tier": tier}}
+        )
+        price = client.v1.prices.create(
+            params={
+                "product": product.id,
+                "currency": "usd",
+                "unit_amount": amount,
+                "recurring": {"interval": "month"},
+            }
+        )
+        prices.append(str(price.id))
+    return prices
+
+
 @dataclass
 class Subscriber:
     customer: str

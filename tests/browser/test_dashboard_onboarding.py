@@ -15,6 +15,7 @@ from portal.settings import Settings
 from tests.browser.host import HostSite
 from tests.servers import ServerThread
 from tests.tokens import mint_user_token
+from tests.widget_api import make_plans
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +27,7 @@ def site() -> Iterator[tuple[HostSite, str]]:
 
 @pytest.fixture
 def plans(stripe_client: stripe.StripeClient) -> None:
-    for name, tier, amount in (("Starter", "starter", 900), ("Pro", "pro", 2900)):
-        product = stripe_client.v1.products.create(
-            params={"name": name, "metadata": {"service": "notes", "tier": tier}}
-        )
-        stripe_client.v1.prices.create(
-            params={
-                "product": product.id,
-                "currency": "usd",
-                "unit_amount": amount,
-                "recurring": {"interval": "month"},
-            }
-        )
+    make_plans(stripe_client, ("Starter", "starter", 900), ("Pro", "pro", 2900))
 
 
 def theme_primary(page: Page) -> str:

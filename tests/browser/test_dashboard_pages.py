@@ -10,6 +10,7 @@ import stripe
 from playwright.sync_api import Page, expect
 
 from tests.dashboard_support import PASSWORD, DashboardClient
+from tests.widget_api import make_plans
 
 TEAL = "rgb(15, 118, 110)"
 SCREENSHOT = "/tmp/billport-dashboard-billing-page.png"
@@ -25,18 +26,7 @@ def owner(portal_url: str) -> Iterator[DashboardClient]:
 
 @pytest.fixture
 def plans(stripe_client: stripe.StripeClient) -> None:
-    for name, tier, amount in (("Free", "free", 0), ("Pro", "pro", 1200)):
-        product = stripe_client.v1.products.create(
-            params={"name": name, "metadata": {"service": "notes", "tier": tier}}
-        )
-        stripe_client.v1.prices.create(
-            params={
-                "product": product.id,
-                "currency": "usd",
-                "unit_amount": amount,
-                "recurring": {"interval": "month"},
-            }
-        )
+    make_plans(stripe_client, ("Free", "free", 0), ("Pro", "pro", 1200))
 
 
 def test_the_preview_shows_the_plan_picker_with_the_pages_theme(

@@ -32,7 +32,7 @@ from tests.callbacks_support import Receiver
 from tests.conftest import OPERATOR_TOKEN
 from tests.servers import ServerThread, free_port, run_async
 from tests.tokens import mint_user_token
-from tests.widget_api import ORIGIN, Widget, action, page_config
+from tests.widget_api import ORIGIN, Widget, action, make_plans, page_config
 
 BILLPORT = str(Path(sys.executable).parent / "billport")
 USERS = 24
@@ -145,20 +145,7 @@ def test_any_portal_serves_any_request_and_callbacks_arrive_once(
     )
     assert created.status_code == 201, created.text
     tenant = created.json()
-    product = stripe_client.v1.products.create(
-        params={"name": "Pro", "metadata": {"service": "notes", "tier": "pro"}}
-    )
-    prices = [
-        stripe_client.v1.prices.create(
-            params={
-                "product": product.id,
-                "currency": "usd",
-                "unit_amount": amount,
-                "recurring": {"interval": "month"},
-            }
-        ).id
-        for amount in (1000, 2000)
-    ]
+    prices = make_plans(stripe_client, ("Pro", "pro", 1000), ("Pro Plus", "pro_plus", 2000))
     # The catalog is cached per tenant: refreshed through one portal, seen by both.
     refreshed = httpx.post(
         f"{topology.urls[0]}/api/v1/catalog/refresh",
