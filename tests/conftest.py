@@ -22,6 +22,19 @@ ROOT = Path(__file__).resolve().parent.parent
 STRIPE_FIXTURES = ROOT / "tests" / "data" / "stripe_fixtures3.json"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long variants (marker ``long``) run only with BILLPORT_TEST_LONG=1, as .ci/run sets.
+
+    They are left out rather than skipped, so that a quick local run stays quiet.
+    """
+    if os.environ.get("BILLPORT_TEST_LONG") == "1":
+        return
+    kept = [item for item in items if item.get_closest_marker("long") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Under CI every skip is a failure: Chromium and PostgreSQL are there."""
     if os.environ.get("BILLPORT_TEST_NO_SKIPS") != "1":
