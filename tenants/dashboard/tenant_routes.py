@@ -13,12 +13,13 @@ from litestar import Controller, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.errors import BillportError, ValidationFailed
 from portal.stripe_intake.models import StripeEvent
 
 from ..audit.service import entries
+from ..callbacks.service import CallbackService
 from ..keys import DEFAULT_OVERLAP, ROTATABLE
 from ..schemas import TenantCreate, TenantUpdate
 from .auth_routes import form_errors
@@ -285,13 +286,7 @@ class TenantDashboardController(Controller):
         dashboard: Dashboard, access: Any, errors: dict[str, str], status: int = 422
     ) -> Response[Any]:
         tenant = access.tenant
-        rows = await dashboard.db.execute(
-            select(StripeEvent.status, func.count(), func.max(StripeEvent.received_at))
-            .where(StripeEvent.tenant_id == tenant.id)
-            .group_by(StripeEvent.status)
-        )
-        intake = {status: (count, last) for status, count, last in rows}
-        last = max((last for _, last in intake.values() if last), default=None)
+        intake = await CallbackService(dashboard.db).stripe_intake(tenant)
         recent = await dashboard.db.scalars(
             select(StripeEvent)
             .where(StripeEvent.tenant_id == tenant.id)
@@ -304,8 +299,8 @@ class TenantDashboardController(Controller):
             tenant=tenant,
             access=access,
             errors=errors,
-            intake=intake,
-            last_event=last,
+            intake=intake.counts,
+            last_event=intake.last_received_at,
             recent=list(recent),
             endpoint_url=f"{dashboard.state.settings.public_url}/stripe/webhooks/{tenant.id}",
         )
