@@ -125,7 +125,11 @@ async def account(request: Request[Any, Any, Any], state: State) -> Response[Any
 
 @post("/session")
 async def sign_in(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    """Sign in as a demo user (a form) or as the customer a signup just created (JSON)."""
+    """Sign in as a demo user (a form) or as the customer a signup just created (JSON).
+
+    A demo convenience: a real app signs its users in with its own accounts, then mints
+    their Billport token from what it knows about them, never from what the browser says.
+    """
     if request.headers.get("content-type", "").startswith("application/json"):
         data = await request.json()
     else:
