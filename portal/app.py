@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import stripe
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import (
     HTTPScope,
     LifeSpanReceive,
@@ -24,6 +26,8 @@ from litestar.types import (
     Scope,
     Send,
 )
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import health, metrics
@@ -34,7 +38,7 @@ from .db import Database
 from .errors import BillportError, error_body
 from .logs import request_id_var, tenant_id_var
 from .settings import Settings, load_settings
-from .stripe_gateway import StripeGateway
+from .stripe_gateway import StripeGateway, map_stripe_error
 from .stripe_intake import routes as stripe_intake
 from .stripe_intake.processor import StripeEventProcessor
 
@@ -62,6 +66,12 @@ def _billport_error(request: Request[Any, Any, Any], exc: BillportError) -> Resp
         log.warning("upstream failure: %s", exc.message, extra={"code": exc.code})
         metrics.STRIPE_ERRORS.labels(exc.code).inc()
     return Response(exc.body(), status_code=exc.status_code)
+
+
+def _stripe_error(request: Request[Any, Any, Any], exc: stripe.StripeError) -> Response[Any]:
+    """A Stripe failure that no route turned into a Billport error: answered as the gateway
+    maps it (retryable 502/503/429 for outages), never as an internal error."""
+    return _billport_error(request, map_stripe_error(exc))
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -92,7 +102,30 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return Response(error_body(code, message), status_code=status, headers=exc.headers)
 
 
+def _database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (or is busy) right now.
+
+    Lost or refused connections, connect and pool timeouts, and a locked SQLite file: the
+    same request is likely to succeed once the database is back. Errors in what was asked
+    of it (an integrity or a programming error) are not among them.
+    """
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, SQLAlchemyTimeoutError | ConnectionError | TimeoutError)
+
+
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if _database_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return Response(
+            error_body(
+                "unavailable",
+                "The service is briefly unavailable; please try again in a moment.",
+                retryable=True,
+            ),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
     log.error("unhandled error", exc_info=exc)
     request_id = request_id_var.get() or "-"
     return Response(
@@ -102,6 +135,13 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
         ),
         status_code=500,
     )
+
+
+_DEFAULT_HEADERS = [(b"x-content-type-options", b"nosniff")]
+_NEVER_FRAMED = [
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+]
 
 
 class Portal(Litestar):
@@ -132,10 +172,14 @@ class Portal(Litestar):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                headers = list(message.get("headers", []))
+                present = {bytes(name).lower() for name, _ in headers}
+                headers += [h for h in _DEFAULT_HEADERS if h[0] not in present]
+                if b"content-security-policy" not in present:
+                    # Only pages that set their own policy (widgets, dashboard) may say
+                    # who frames them; JSON answers, assets and stray 404s never are.
+                    headers += [h for h in _NEVER_FRAMED if h[0] not in present]
+                message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
             await send(message)
 
         method = cast(HTTPScope, scope)["method"]
@@ -215,12 +259,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"db_session": Provide(provide_db_session)},
         exception_handlers={
             BillportError: _billport_error,
+            stripe.StripeError: _stripe_error,
             ValidationException: _validation_error,
             HTTPException: _http_error,
             Exception: _internal_error,
         },
         openapi_config=OpenAPIConfig(
-            title="Billport tenant API", version="1.0.0", path="/api/schema"
+            title="Billport tenant API",
+            version="1.0.0",
+            path="/api/schema",
+            components=Components(
+                security_schemes={
+                    "secret_key": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="The tenant's secret API key, bp_sk_… (POST /api/v1/tenants "
+                        "takes the operator token instead)",
+                    )
+                }
+            ),
+            security=[{"secret_key": []}],
         ),
         request_max_body_size=MAX_BODY_BYTES,
         # Logging is configured once per process by the command that starts it.

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from .errors import ValidationFailed
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -64,16 +66,53 @@ def create_engine(url: str) -> AsyncEngine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
-        pool_timeout=10,
-        # Connection attempts and statements fail fast when the database is gone.
-        connect_args={"timeout": 5, "command_timeout": 30},
-    )
+    else:
+        engine = create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            pool_timeout=10,
+            # Connection attempts and statements fail fast when the database is gone.
+            connect_args={"timeout": 5, "command_timeout": 30},
+        )
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul_characters)
+    return engine
+
+
+def _refuse_nul_characters(
+    _connection: Any,
+    _cursor: Any,
+    _statement: str,
+    parameters: Any,
+    _context: Any,
+    _executemany: bool,
+) -> None:
+    """Text with a NUL character is refused (422) before it reaches the database.
+
+    PostgreSQL cannot store U+0000 in text and fails the statement, which would surface as
+    a 500; refusing it here, for every statement and on every backend, answers bad input
+    the same way wherever it arrives (a JSON field, a query parameter, a form, a path).
+    """
+    # One row (a tuple or a dict), several (executemany), or one batch of several rows
+    # flattened into a tuple (insertmanyvalues): every shape is a row or a list of rows.
+    rows = parameters if isinstance(parameters, list) else [parameters]
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row if isinstance(row, tuple) else ()
+        if any(isinstance(value, str) and "\x00" in value for value in values):
+            raise ValidationFailed("Text cannot contain the NUL character (U+0000).")
+
+
+async def release_connection(session: AsyncSession) -> None:
+    """Hand the session's connection back to the pool before waiting on something slow.
+
+    Called once a request has read what it needs and is about to call Stripe: it ends the
+    transaction of those reads, the objects read stay loaded (sessions do not expire on
+    commit), and the next statement takes a connection again. Held instead, the connection
+    sits idle in a transaction for the whole of the Stripe calls, and a few dozen users at
+    once exhaust the pool.
+    """
+    await session.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -7,6 +7,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from litestar.types import ControllerRouterHandler
 
+from portal.openapi import API_ERRORS
+
 from .audit.routes import AuditController
 from .billing_pages.routes import BillingPageController, embed_target
 from .callbacks.routes import CallbackController
@@ -34,11 +36,11 @@ class TenantController(Controller):
         "tenant": Provide(provide_current_tenant),
     }
 
-    @get(summary="The authenticated tenant's settings (no secrets)")
+    @get(summary="The authenticated tenant's settings (no secrets)", responses=API_ERRORS)
     async def read_tenant(self, tenant: NamedDependency[Tenant]) -> TenantView:
         return view(tenant)
 
-    @patch(summary="Change the tenant's settings")
+    @patch(summary="Change the tenant's settings", responses=API_ERRORS)
     async def update_tenant(
         self,
         tenant: NamedDependency[Tenant],
@@ -53,6 +55,7 @@ class TenantController(Controller):
         summary="Replace the secret API key, token secret or callback secret",
         description="The new secret is shown only in this answer. The replaced one keeps "
         "working for overlap_seconds (default one day; 0 ends it at once).",
+        responses=API_ERRORS,
     )
     async def rotate_key(
         self,
@@ -70,6 +73,7 @@ class TenantController(Controller):
         summary="Register Billport's webhook endpoint in the tenant's Stripe account again",
         description="Replaces the endpoint Billport registered before (if any) and stores the "
         "new signing secret. 422 when Stripe refuses the portal's public URL.",
+        responses=API_ERRORS,
     )
     async def register_stripe_webhook(
         self, tenant: NamedDependency[Tenant], tenant_service: NamedDependency[TenantService]
@@ -84,7 +88,7 @@ class OperatorController(Controller):
     guards = [operator_guard]
     dependencies = {"tenant_service": Provide(provide_tenant_service)}
 
-    @post(summary="Register a tenant (operator token only)", status_code=201)
+    @post(summary="Register a tenant (operator token only)", status_code=201, responses=API_ERRORS)
     async def create_tenant(
         self, tenant_service: NamedDependency[TenantService], data: JSONBody[TenantCreate]
     ) -> TenantCreated:

@@ -38,7 +38,10 @@ MAX_WIDGET_OPTIONS_BYTES = 16_384
 
 def normalize_origin(origin: str) -> str:
     """``https://App.example.com/`` → ``https://app.example.com``; anything else is refused."""
-    parts = urlsplit(origin.strip())
+    try:
+        parts = urlsplit(origin.strip())
+    except ValueError:  # e.g. an unclosed IPv6 bracket, "http://["
+        parts = urlsplit("")
     if (
         parts.scheme not in {"http", "https"}
         or not parts.hostname
@@ -59,7 +62,9 @@ def normalize_origin(origin: str) -> str:
         raise ValidationFailed(
             f"{origin!r} has an invalid port", code="invalid_origin", param="allowed_origins"
         ) from exc
-    netloc = parts.hostname.lower() + (f":{port}" if port else "")
+    host = parts.hostname.lower()
+    # An IPv6 address keeps its brackets, as browsers write it in an Origin.
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
     return f"{parts.scheme}://{netloc}"
 
 
@@ -73,8 +78,17 @@ def normalize_origins(origins: Sequence[str]) -> list[str]:
 def check_callback_url(url: str | None) -> str | None:
     if url is None or url.strip() == "":
         return None
-    parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.fragment:
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = urlsplit("")
+    # Control characters: urlsplit drops some, an HTTP client would refuse them all.
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or parts.fragment
+        or not url.strip().isprintable()
+    ):
         raise ValidationFailed(
             "The callback URL must be an http(s) URL such as https://app.example.com/billing/hook",
             code="invalid_callback_url",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from portal.db import release_connection
 from portal.errors import BillportError, Forbidden, NotFound, Unauthorized, ValidationFailed
 from portal.identity.customers import resolve_customer
 from portal.identity.legacy import verify_legacy_hash
@@ -44,7 +45,13 @@ class WidgetRefused(BillportError):
     """A refusal after the tenant and the framing page were recognised."""
 
     def __init__(self, error: BillportError, tenant: Tenant, parent_origin: str) -> None:
-        super().__init__(error.message, code=error.code, status_code=error.status_code)
+        super().__init__(
+            error.message,
+            code=error.code,
+            status_code=error.status_code,
+            param=error.param,
+            retryable=error.retryable,
+        )
         self.tenant = tenant
         self.parent_origin = parent_origin
 
@@ -88,6 +95,7 @@ class WidgetOpener:
             )
         customer_id = None
         if not identity.anonymous:
+            await release_connection(self.tenants.session)
             customer_id = await resolve_customer(
                 self.tenants.stripe_client(tenant),
                 customer_id=identity.customer_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import (
@@ -55,16 +55,19 @@ def major_units(minor: int | Decimal | str, currency: str) -> Decimal:
 def money(minor: int | Decimal | str, currency: str, locale: str) -> str:
     """``$12``, ``$12.50``, ``$0.005``, ``12 €``: the locale's pattern, only needed decimals."""
     code = currency.upper()
-    amount = major_units(minor, code)
-    exponent = amount.normalize().as_tuple().exponent
-    decimals = 0
-    if amount != amount.to_integral_value() and isinstance(exponent, int):
-        decimals = max(get_currency_precision(code), -exponent)
-    standard = Locale.parse(locale).currency_formats["standard"].pattern.split(";")[0]
-    pattern = re.sub(
-        r"0(\.0+)?", "0" + ("." + "0" * decimals if decimals else ""), standard, count=1
-    )
-    return format_currency(amount, code, locale=locale, format=pattern, currency_digits=False)
+    # Enough digits for any amount: the default 28 would make formatting a larger one fail.
+    with localcontext() as context:
+        context.prec = max(28, len(str(minor)) + 10)
+        amount = major_units(minor, code)
+        exponent = amount.normalize().as_tuple().exponent
+        decimals = 0
+        if amount != amount.to_integral_value() and isinstance(exponent, int):
+            decimals = max(get_currency_precision(code), -exponent)
+        standard = Locale.parse(locale).currency_formats["standard"].pattern.split(";")[0]
+        pattern = re.sub(
+            r"0(\.0+)?", "0" + ("." + "0" * decimals if decimals else ""), standard, count=1
+        )
+        return format_currency(amount, code, locale=locale, format=pattern, currency_digits=False)
 
 
 def number(value: int, locale: str) -> str:

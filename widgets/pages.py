@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.db import Database
+from portal.db import Database, release_connection
 from tenants.billing_pages.models import BillingPage
 from tenants.service import TenantService
 
@@ -13,6 +13,7 @@ from .billing.service import BillingService
 from .catalog.service import CatalogCache, CatalogService
 from .i18n import MESSAGES
 from .identity import OpenedWidget
+from .options import effective_options
 from .plans import Plan, intervals_of, plans_for
 from .security import stripe_js_url
 
@@ -51,11 +52,8 @@ class PageContent:
 
 def widget_options(opened: OpenedWidget) -> dict[str, Any]:
     """Tenant-wide widget options, overridden by the billing page's."""
-    options = dict(opened.tenant.widget_options or {})
     page: BillingPage | None = opened.billing_page
-    if page is not None:
-        options.update(page.options or {})
-    return options
+    return effective_options(opened.tenant.widget_options, page.options if page else None)
 
 
 def theme_css(options: dict[str, Any]) -> str:
@@ -114,6 +112,7 @@ async def acquisition_content(
     subscriptions: list[dict[str, Any]] = []
     has_payment_method = False
     if session.customer_id:
+        await release_connection(tenants.session)
         billing = BillingService(tenant, session, tenants.stripe_client(tenant), catalog)
         subscriptions = await billing.subscriptions()
         if subscriptions:

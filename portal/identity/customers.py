@@ -5,7 +5,7 @@ from __future__ import annotations
 import stripe
 
 from portal.errors import Forbidden
-from portal.stripe_gateway import stripe_call
+from portal.stripe_gateway import map_stripe_error, stripe_call
 
 
 async def resolve_customer(
@@ -19,10 +19,10 @@ async def resolve_customer(
     if customer_id is not None:
         try:
             customer = await client.v1.customers.retrieve_async(customer_id)
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
+        except stripe.StripeError as exc:
+            if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
                 raise _not_in_account(customer_id) from None
-            raise
+            raise map_stripe_error(exc) from exc
         if getattr(customer, "deleted", False):
             raise _not_in_account(customer_id)
         return customer_id

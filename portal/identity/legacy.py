@@ -25,7 +25,8 @@ def verify_legacy_hash(
     secrets = [token_secret] if isinstance(token_secret, str) else token_secret
     given = given.strip().lower()
     if len(given) > 128 or not any(
-        hmac.compare_digest(legacy_hash(value, secret), given) for secret in secrets
+        hmac.compare_digest(legacy_hash(value, secret).encode(), given.encode())
+        for secret in secrets
     ):
         raise Unauthorized(
             "The hash does not match: it must be the lowercase hex HMAC-SHA256 of the email or "

@@ -44,7 +44,8 @@ def _unverified_audiences(token: str) -> list[str]:
     try:
         payload = token.split(".")[1]
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        # RecursionError: a payload of deeply nested arrays, read only to explain a refusal.
         return []
     aud = data.get("aud") if isinstance(data, dict) else None
     if isinstance(aud, str):

@@ -8,6 +8,8 @@ from urllib.parse import parse_qsl
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _PART = re.compile(r"\[([^\[\]]*)\]")
+# Stripe nests a few levels at most; a deeper name is refused, not recursed into.
+MAX_DEPTH = 20
 
 
 class FormError(ValueError):
@@ -31,6 +33,8 @@ def decode(raw: bytes | str) -> dict[str, Any]:
         if not match:
             raise FormError(name)
         keys = [match.group(1), *_PART.findall(match.group(2))]
+        if len(keys) > MAX_DEPTH:
+            raise FormError(name)
         _assign(root, keys, value, name)
     # The top level is always an object, even if every name is a number.
     return {key: _listify(value) for key, value in root.items()}
@@ -60,7 +64,7 @@ def _listify(value: Any) -> Any:
     """Turn dicts whose keys are all indexes (``items[0]``, ``items[1]``) into lists."""
     if isinstance(value, dict):
         converted = {key: _listify(child) for key, child in value.items()}
-        if converted and all(key.isdigit() for key in converted):
+        if converted and all(key.isascii() and key.isdigit() for key in converted):
             return [converted[key] for key in sorted(converted, key=int)]
         return converted
     return value

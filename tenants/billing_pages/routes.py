@@ -5,6 +5,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.openapi import API_ERRORS
+
 from ..dependencies import api_actor, provide_current_tenant, tenant_guard
 from ..models import Tenant
 from .schemas import (
@@ -32,7 +34,7 @@ class BillingPageController(Controller):
         "tenant": Provide(provide_current_tenant),
     }
 
-    @post(summary="Create a billing page", status_code=201)
+    @post(summary="Create a billing page", status_code=201, responses=API_ERRORS)
     async def create_page(
         self,
         tenant: NamedDependency[Tenant],
@@ -41,13 +43,13 @@ class BillingPageController(Controller):
     ) -> BillingPageView:
         return view(await billing_pages.create(tenant, data))
 
-    @get(summary="List billing pages")
+    @get(summary="List billing pages", responses=API_ERRORS)
     async def list_pages(
         self, tenant: NamedDependency[Tenant], billing_pages: NamedDependency[BillingPageService]
     ) -> list[BillingPageView]:
         return [view(page) for page in await billing_pages.list(tenant)]
 
-    @get("/{page_id:str}", summary="Read a billing page")
+    @get("/{page_id:str}", summary="Read a billing page", responses=API_ERRORS)
     async def read_page(
         self,
         page_id: FromPath[str],
@@ -56,7 +58,7 @@ class BillingPageController(Controller):
     ) -> BillingPageView:
         return view(await billing_pages.get(tenant, page_id))
 
-    @patch("/{page_id:str}", summary="Change a billing page")
+    @patch("/{page_id:str}", summary="Change a billing page", responses=API_ERRORS)
     async def update_page(
         self,
         page_id: FromPath[str],
@@ -66,7 +68,9 @@ class BillingPageController(Controller):
     ) -> BillingPageView:
         return view(await billing_pages.update(tenant, page_id, data))
 
-    @delete("/{page_id:str}", summary="Delete a billing page", status_code=200)
+    @delete(
+        "/{page_id:str}", summary="Delete a billing page", status_code=200, responses=API_ERRORS
+    )
     async def delete_page(
         self,
         page_id: FromPath[str],

@@ -5,6 +5,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.openapi import API_ERRORS
+
 from ..dependencies import provide_current_tenant, tenant_guard
 from ..models import Tenant
 from .schemas import DeliveryList, DeliveryView, ReplayBody, ReplayResult, Status
@@ -24,7 +26,7 @@ class CallbackController(Controller):
         "tenant": Provide(provide_current_tenant),
     }
 
-    @get(summary="Callback deliveries with their attempts, newest first")
+    @get(summary="Callback deliveries with their attempts, newest first", responses=API_ERRORS)
     async def list_deliveries(
         self,
         tenant: NamedDependency[Tenant],
@@ -37,7 +39,12 @@ class CallbackController(Controller):
     ) -> DeliveryList:
         return await callbacks.list(tenant, status, limit, before, event=event, customer=customer)
 
-    @post("/{event_id:str}/retry", summary="Send a delivery again now", status_code=200)
+    @post(
+        "/{event_id:str}/retry",
+        summary="Send a delivery again now",
+        status_code=200,
+        responses=API_ERRORS,
+    )
     async def retry(
         self,
         event_id: FromPath[str],
@@ -46,7 +53,12 @@ class CallbackController(Controller):
     ) -> DeliveryView:
         return await callbacks.retry(tenant, event_id)
 
-    @post("/replay", summary="Send again every failed delivery since a time", status_code=200)
+    @post(
+        "/replay",
+        summary="Send again every failed delivery since a time",
+        status_code=200,
+        responses=API_ERRORS,
+    )
     async def replay(
         self,
         tenant: NamedDependency[Tenant],
@@ -61,6 +73,7 @@ class CallbackController(Controller):
         description="The same as the dashboard's Send test event: check that your endpoint "
         "verifies signatures and answers 2xx.",
         status_code=201,
+        responses=API_ERRORS,
     )
     async def send_test(
         self, tenant: NamedDependency[Tenant], callbacks: NamedDependency[CallbackService]

@@ -14,6 +14,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.openapi import API_ERRORS
+
 from ..dependencies import api_actor, provide_current_tenant, tenant_guard
 from ..models import Tenant
 from .context import TenantAccess
@@ -62,13 +64,17 @@ class MemberController(Controller):
     guards = [tenant_guard]
     dependencies = {"team": Provide(provide_team), "tenant": Provide(provide_current_tenant)}
 
-    @get(summary="Who may use the tenant's dashboard, and with which role")
+    @get(summary="Who may use the tenant's dashboard, and with which role", responses=API_ERRORS)
     async def list_members(
         self, tenant: NamedDependency[Tenant], team: NamedDependency[TeamService]
     ) -> list[MemberView]:
         return [_view(member) for member in await team.members(tenant)]
 
-    @post(summary="Add a member (an invitation until that email signs up)", status_code=201)
+    @post(
+        summary="Add a member (an invitation until that email signs up)",
+        status_code=201,
+        responses=API_ERRORS,
+    )
     async def add_member(
         self,
         tenant: NamedDependency[Tenant],
@@ -77,7 +83,7 @@ class MemberController(Controller):
     ) -> MemberView:
         return _view(await team.add(TenantAccess(tenant, "owner"), data.email, data.role))
 
-    @patch("/{member_id:int}", summary="Change a member's role")
+    @patch("/{member_id:int}", summary="Change a member's role", responses=API_ERRORS)
     async def change_role(
         self,
         member_id: FromPath[int],
@@ -87,7 +93,7 @@ class MemberController(Controller):
     ) -> MemberView:
         return _view(await team.change_role(TenantAccess(tenant, "owner"), member_id, data.role))
 
-    @delete("/{member_id:int}", summary="Remove a member", status_code=200)
+    @delete("/{member_id:int}", summary="Remove a member", status_code=200, responses=API_ERRORS)
     async def remove_member(
         self,
         member_id: FromPath[int],

@@ -686,7 +686,10 @@ def parse_page_form(
 
     if "cta" in groups:
         cta_url = values.get("cta_url", "").strip()
-        parts = urlsplit(cta_url)
+        try:
+            parts = urlsplit(cta_url)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts = urlsplit("")
         if cta_url and (parts.scheme not in ("https", "http") or not parts.netloc):
             errors["cta_url"] = "Use a full address starting with https://."
         elif len(cta_url) > 2000:

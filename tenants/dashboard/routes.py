@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, Router, get
 from litestar.di import Provide
@@ -28,6 +29,7 @@ HEADINGS = {
     404: "Not found",
     405: "Not found",
     409: "That conflicts with the current state",
+    413: "That is too large to send",
     422: "That was not valid",
     429: "Too many attempts",
     502: "Stripe did not answer",
@@ -59,7 +61,8 @@ async def unknown_page(rest: FromPath[str]) -> None:
 def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, SignInRequired):
         path = request.url.path if request.method == "GET" else "/dashboard/"
-        return Redirect(f"/dashboard/login?next={path}", status_code=303)
+        # Encoded whole: a path holding ?, # or & still comes back as the same path.
+        return Redirect(f"/dashboard/login?{urlencode({'next': path})}", status_code=303)
     if isinstance(exc, BillportError):
         status, message = exc.status_code, exc.message
     elif isinstance(exc, ValidationException):

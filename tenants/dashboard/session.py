@@ -54,7 +54,7 @@ class SessionCookie:
                 user_id=data.get("user_id"),
                 generation=int(data.get("generation", 0)),
             )
-        except (BadSignature, KeyError, TypeError, ValueError):
+        except (BadSignature, KeyError, TypeError, ValueError, OverflowError):
             return None
 
     def csrf_token(self, session: DashboardSession) -> str:
@@ -66,4 +66,6 @@ class SessionCookie:
         """The token matches the cookie, and the browser says the form is one of ours."""
         if origin and origin not in {self.origin, host_origin}:
             return False
-        return bool(token) and hmac.compare_digest(self.csrf_token(session), token or "")
+        # Bytes: comparing str refuses non-ASCII input with a TypeError.
+        expected = self.csrf_token(session).encode()
+        return bool(token) and hmac.compare_digest(expected, (token or "").encode())

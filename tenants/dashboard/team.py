@@ -82,7 +82,8 @@ class TeamService:
         await self.session.commit()
 
     async def _member(self, access: TenantAccess, member_id: int) -> Membership:
-        member = await self.session.get(Membership, member_id)
+        # An id no database column can hold is simply not found (not an overflow error).
+        member = await self.session.get(Membership, member_id) if 0 < member_id < 2**63 else None
         if member is None or member.tenant_id != access.tenant.id:
             raise NotFound("There is no such member.", code="member_not_found")
         return member

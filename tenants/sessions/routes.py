@@ -5,6 +5,8 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
+from portal.openapi import API_ERRORS
+
 from ..dependencies import provide_current_tenant, provide_tenant_service, tenant_guard
 from ..models import Tenant
 from ..service import TenantService
@@ -21,7 +23,11 @@ class SessionController(Controller):
         "tenant": Provide(provide_current_tenant),
     }
 
-    @post(summary="Issue a session token for one of the tenant's users", status_code=201)
+    @post(
+        summary="Issue a session token for one of the tenant's users",
+        status_code=201,
+        responses=API_ERRORS,
+    )
     async def create_session(
         self,
         state: State,
@@ -31,7 +37,9 @@ class SessionController(Controller):
     ) -> SessionCreated:
         return await issue_session(tenant_service, tenant, data, state.settings.public_url)
 
-    @delete("/{session_id:str}", summary="Revoke a session token", status_code=200)
+    @delete(
+        "/{session_id:str}", summary="Revoke a session token", status_code=200, responses=API_ERRORS
+    )
     async def revoke_session(
         self,
         session_id: FromPath[str],

@@ -18,10 +18,13 @@ def check_return_url(tenant: Tenant, url: str | None) -> str | None:
     """A return link must lead back to one of the tenant's own origins (no open redirect)."""
     if not url:
         return None
-    parts = urlsplit(url)
     try:
-        origin = normalize_origin(f"{parts.scheme}://{parts.netloc}")
-    except ValidationFailed:
+        parts = urlsplit(url)
+        origin: str | None = normalize_origin(f"{parts.scheme}://{parts.netloc}")
+    except (ValidationFailed, ValueError):
+        origin = None
+    # Browsers and urlsplit both drop some control characters; none belongs in a link.
+    if not url.isprintable():
         origin = None
     if origin is None or origin not in tenant.allowed_origins:
         raise ValidationFailed(

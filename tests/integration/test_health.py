@@ -66,9 +66,10 @@ def test_readyz_follows_the_database(portal_behind_proxy: tuple[str, TCPProxy]) 
     assert httpx.get(f"{url}/healthz").status_code == 200
     # An API call needing the database fails cleanly, without a stack trace.
     failing = httpx.get(f"{url}/api/v1/tenant", headers={"Authorization": "Bearer bp_sk_x"})
-    assert failing.status_code in {500, 503}
+    assert failing.status_code == 503
     assert "Traceback" not in failing.text
     assert set(failing.json()) == {"error"}
+    assert failing.json()["error"]["retryable"] is True
     proxy.start()
     assert httpx.get(f"{url}/readyz", timeout=30).status_code == 200
 

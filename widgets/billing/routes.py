@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.callbacks.outbox import dedupe_key, enqueue
+from portal.db import release_connection
 from portal.errors import Forbidden, NotFound, ValidationFailed
 from portal.identity.tokens import valid_email
 from portal.identity.widget_session import HEADER, WidgetSession, WidgetSessionSigner
@@ -22,6 +23,7 @@ from tenants.models import Tenant
 from tenants.service import TenantService
 
 from ..catalog.service import CatalogService
+from ..options import effective_options
 from .service import BillingService, check_quantity
 
 ActionId = Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -100,12 +102,16 @@ async def provide_context(
     catalog = await CatalogService(db_session, tenants, state.catalog_cache).current(
         tenant, state.database
     )
-    options = dict(tenant.widget_options or {})
-    if session.billing_page_id:
-        page = await db_session.get(BillingPage, session.billing_page_id)
-        options.update(page.options if page else {})
+    page = (
+        await db_session.get(BillingPage, session.billing_page_id)
+        if session.billing_page_id
+        else None
+    )
+    options = effective_options(tenant.widget_options, page.options if page else None)
     billing = BillingService(tenant, session, tenants.stripe_client(tenant), catalog)
     client = request.client.host if request.client else "unknown"
+    # Every route goes on to call Stripe; callbacks are written in a transaction of their own.
+    await release_connection(db_session)
     return WidgetContext(session, signer, billing, options, client, db_session)
 
 

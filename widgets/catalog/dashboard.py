@@ -19,6 +19,7 @@ from portal.errors import BillportError
 from tenants.dashboard.context import Dashboard, TenantAccess
 from tenants.dashboard.routes import DASHBOARD
 
+from ..options import effective_options
 from ..plans import build_plans, describe
 from .models import CatalogSnapshot
 from .service import Catalog, CatalogService
@@ -170,7 +171,7 @@ def _page(
         status_code=error.status_code if error else 200,
         tenant=access.tenant,
         access=access,
-        catalog=catalog_page(catalog, access.tenant.widget_options or {}),
+        catalog=catalog_page(catalog, effective_options(access.tenant.widget_options)),
         error=error,
     )
 

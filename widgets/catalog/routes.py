@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.openapi import API_ERRORS
 from tenants.dependencies import provide_current_tenant, tenant_guard
 from tenants.models import Tenant
 from tenants.service import TenantService
@@ -44,7 +45,7 @@ class CatalogController(Controller):
         "tenant": Provide(provide_current_tenant),
     }
 
-    @get(summary="The cached products and prices the widgets show")
+    @get(summary="The cached products and prices the widgets show", responses=API_ERRORS)
     async def read_catalog(
         self,
         state: State,
@@ -53,7 +54,12 @@ class CatalogController(Controller):
     ) -> CatalogView:
         return catalog_view(await catalog.current(tenant, state.database))
 
-    @post("/refresh", summary="Re-read the catalog from Stripe now", status_code=200)
+    @post(
+        "/refresh",
+        summary="Re-read the catalog from Stripe now",
+        status_code=200,
+        responses=API_ERRORS,
+    )
     async def refresh_catalog(
         self, tenant: NamedDependency[Tenant], catalog: NamedDependency[CatalogService]
     ) -> CatalogView:

@@ -15,6 +15,7 @@ from litestar.params import FromPath, JSONBody
 
 from portal.errors import Conflict, Forbidden, ValidationFailed
 from portal.stripe_gateway import stripe_call
+from portal.stripe_intake.processor import CHECKOUT_MARK
 
 from ..billing.routes import ActionId, WidgetContext, provide_context
 from ..billing.service import LIVE, BillingService, check_quantity, plain
@@ -33,6 +34,11 @@ CANCELLATION_REASONS = {
     "low_quality": "Quality was less than expected",
     "other": "Another reason",
 }
+# The last portal action Stripe applied to a subscription. Its answer can be lost (a timeout,
+# a portal restart) after Stripe did it; the retry of that action then finds the work done
+# and answers it again, rather than refusing it as having nothing left to do.
+ACTION_MARK = "billport_portal_action"
+RESUBSCRIBED_FROM = "billport_resubscribed_from"
 PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none", "downgrade_at_period_end")
 # Months in one interval, to compare prices billed over different intervals.
 MONTHS = {
@@ -69,6 +75,11 @@ class ActionBody(msgspec.Struct, forbid_unknown_fields=True):
 def _allowed(options: dict[str, Any], name: str, default: bool = True) -> None:
     if not bool(options.get(name, default)):
         raise Forbidden("This is not available here; contact support.", code="not_allowed")
+
+
+def _done_by(sub: dict[str, Any], action_id: str) -> bool:
+    """Whether ``action_id`` is the portal action Stripe last applied to ``sub``."""
+    return (sub.get("metadata") or {}).get(ACTION_MARK) == action_id
 
 
 def _licensed_item(sub: dict[str, Any]) -> dict[str, Any] | None:
@@ -370,13 +381,15 @@ class PortalSubscriptions:
             and item["price"]["id"] == price_id
             and item.get("quantity") == quantity
         ):
+            if _done_by(sub, action_id):
+                return sub
             raise ValidationFailed("That is already your plan.", code="no_change")
         if self._waits_for_renewal(sub, price_id, quantity):
             return await self._schedule_downgrade(sub, price_id, quantity, action_id)
         params: Any = {
             "items": self.billing.change_items(sub, price_id, quantity),
             "proration_behavior": self._proration(),
-            "metadata": self.billing.plan_metadata(price),
+            "metadata": {**self.billing.plan_metadata(price), ACTION_MARK: action_id},
         }
         updated = await stripe_call(
             self.client.v1.subscriptions.update_async(
@@ -468,6 +481,8 @@ class PortalSubscriptions:
     ) -> dict[str, Any]:
         sub = await self.billing.owned_subscription(subscription_id)
         if sub["status"] not in LIVE:
+            if sub["status"] == "canceled" and _done_by(sub, action_id):
+                return sub
             raise Conflict("This subscription has already ended.", code="subscription_ended")
         if reason is not None and reason not in CANCELLATION_REASONS:
             raise ValidationFailed("Pick one of the listed reasons.", param="reason")
@@ -481,6 +496,19 @@ class PortalSubscriptions:
             # A waiting downgrade holds the subscription in a schedule; cancelling drops it.
             await self.keep_plan(subscription_id)
         if self.options.get("cancel_mode") == "immediately":
+            # Stripe's cancel (a DELETE) sets no metadata and is not replayed for a repeated
+            # key: mark the subscription first, so a retry finding it ended knows it was this.
+            await stripe_call(
+                self.client.v1.subscriptions.update_async(
+                    subscription_id,
+                    params={"metadata": {ACTION_MARK: action_id}},
+                    options={
+                        "idempotency_key": self.billing.key(
+                            "portal-cancel-mark", subscription_id, action_id
+                        )
+                    },
+                )
+            )
             cancel_params: Any = {"cancellation_details": details} if details else {}
             done = await stripe_call(
                 self.client.v1.subscriptions.cancel_async(
@@ -490,7 +518,7 @@ class PortalSubscriptions:
             return plain(done)
         params: Any = {
             "cancel_at_period_end": True,
-            "metadata": {"billport_retention_offered": "1"},
+            "metadata": {"billport_retention_offered": "1", ACTION_MARK: action_id},
         }
         if details:
             params["cancellation_details"] = details
@@ -503,12 +531,14 @@ class PortalSubscriptions:
 
     async def accept_offer(self, subscription_id: str, action_id: str) -> dict[str, Any]:
         sub = await self.billing.owned_subscription(subscription_id)
+        if _done_by(sub, action_id):
+            return sub
         coupon = self.options.get("retention_coupon")
         if not coupon or (sub.get("metadata") or {}).get("billport_retention_offered"):
             raise Conflict("There is no offer for this subscription.", code="no_offer")
         params: Any = {
             "discounts": [{"coupon": coupon}],
-            "metadata": {"billport_retention_offered": "1"},
+            "metadata": {"billport_retention_offered": "1", ACTION_MARK: action_id},
         }
         kept = await stripe_call(
             self.client.v1.subscriptions.update_async(
@@ -526,8 +556,10 @@ class PortalSubscriptions:
         sub = await self.billing.owned_subscription(subscription_id)
         if sub["status"] in LIVE:
             if not sub.get("cancel_at_period_end") and not sub.get("cancel_at"):
+                if _done_by(sub, action_id):
+                    return sub
                 raise Conflict("This subscription is not being cancelled.", code="not_canceling")
-            params: Any = {"cancel_at_period_end": False}
+            params: Any = {"cancel_at_period_end": False, "metadata": {ACTION_MARK: action_id}}
             if sub.get("cancel_at"):
                 params["cancel_at"] = ""
             undone = await stripe_call(
@@ -544,13 +576,24 @@ class PortalSubscriptions:
             return plain(undone)
         if not self.options.get("allow_resubscribe", True):
             raise Forbidden("Subscribing again is not available here.", code="not_allowed")
-        if await self.billing.subscriptions(sub["customer"]):
+        live = await self.billing.subscriptions(sub["customer"])
+        for existing in live:
+            metadata = existing.get("metadata") or {}
+            if _done_by(existing, action_id) and metadata.get(RESUBSCRIBED_FROM) == sub["id"]:
+                return existing
+        if live:
             raise Conflict("You already have a subscription.", code="already_subscribed")
         item = _licensed_item(sub) or sub["items"]["data"][0]
         create: Any = {
             "customer": sub["customer"],
             "items": [{"price": item["price"]["id"], "quantity": item.get("quantity") or 1}],
-            "metadata": {**(sub.get("metadata") or {}), "billport_resubscribed_from": sub["id"]},
+            "metadata": {
+                # Not the checkout's mark: this is a resubscription, reported as such, and
+                # Stripe's event of its creation must not be taken for a missed checkout.
+                **{k: v for k, v in (sub.get("metadata") or {}).items() if k != CHECKOUT_MARK},
+                RESUBSCRIBED_FROM: sub["id"],
+                ACTION_MARK: action_id,
+            },
             "payment_behavior": "error_if_incomplete",
         }
         if sub.get("default_payment_method"):

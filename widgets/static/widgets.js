@@ -253,8 +253,14 @@
     chosen = { plan, price };
     emit("select_plan", { plan: plan.key, name: plan.name, price: price.id, interval: price.interval });
     if (!cfg.identified) {
-      if (options.ctaUrl) {
-        const target = new URL(options.ctaUrl);
+      let target = null;
+      try {
+        target = options.ctaUrl ? new URL(options.ctaUrl) : null;
+      } catch {
+        target = null;
+      }
+      // Only ever a web page: never a javascript: or data: URL in the tenant's window.
+      if (target && (target.protocol === "https:" || target.protocol === "http:")) {
         target.searchParams.set("price", price.id);
         window.open(target.toString(), "_top");
       }
