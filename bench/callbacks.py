@@ -2,7 +2,8 @@
 
 A receiver runs as its own process; the outbox is filled directly in the database; workers
 are real ``billport worker`` processes draining it. PostgreSQL is used when
-``BILLPORT_BENCH_DATABASE_URL`` names one (the target for several workers), SQLite otherwise.
+``BILLPORT_BENCH_DATABASE_URL`` names one (the target for several workers): the benchmark
+creates a database of its own on that server and drops it afterwards. SQLite otherwise.
 
 Run alone with ``python -m bench.callbacks``.
 """
@@ -17,11 +18,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from bench.common import BILLPORT, figure, free_port, process
 
@@ -140,11 +144,49 @@ def _drain(env: dict[str, str], receiver: str, workers: int) -> float:
     return DELIVERIES / elapsed
 
 
+POSTGRES_ENV = "BILLPORT_BENCH_DATABASE_URL"
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server of ``server_url``, dropped afterwards."""
+    import asyncpg
+
+    name = "bp_bench_" + uuid.uuid4().hex[:12]
+    dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def database_kind() -> str:
+    """The database the callbacks figures are measured on."""
+    return "postgresql" if os.environ.get(POSTGRES_ENV) else "sqlite"
+
+
+@contextmanager
+def bench_database(data: str) -> Iterator[str]:
+    """PostgreSQL when ``BILLPORT_BENCH_DATABASE_URL`` names a server, else SQLite in ``data``."""
+    server = os.environ.get(POSTGRES_ENV)
+    if server:
+        with postgres_database(server) as url:
+            yield url
+    else:
+        yield f"sqlite+aiosqlite:///{Path(data) / 'bench.db'}"
+
+
 def run() -> list[dict[str, Any]]:
-    with tempfile.TemporaryDirectory() as data:
-        database_url = os.environ.get("BILLPORT_BENCH_DATABASE_URL") or (
-            f"sqlite+aiosqlite:///{Path(data) / 'bench.db'}"
-        )
+    with tempfile.TemporaryDirectory() as data, bench_database(data) as database_url:
         env = {
             "BILLPORT_DATABASE_URL": database_url,
             "BILLPORT_DATA_DIR": data,
