@@ -53,6 +53,8 @@ _ENV = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    # Templates ship with the package: no need to check their files on every render.
+    auto_reload=False,
 )
 _ENV.globals["static"] = _static
 _ENV.filters["when"] = _when
