@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,9 +78,28 @@ class Demo:
         return self.process.wait(timeout=60)
 
 
+def three_free_ports() -> int:
+    """A port whose next two are free too: the demo takes all three."""
+    for _ in range(50):
+        port = free_port()
+        sockets = []
+        try:
+            for offset in range(3):
+                probe = socket.socket()
+                sockets.append(probe)
+                probe.bind(("127.0.0.1", port + offset))
+            return port
+        except OSError:
+            continue
+        finally:
+            for probe in sockets:
+                probe.close()
+    raise AssertionError("no three free ports in a row")
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    running = Demo(tmp_path_factory.mktemp("demo"), free_port()).start()
+    running = Demo(tmp_path_factory.mktemp("demo"), three_free_ports()).start()
     yield running
     if running.process and running.process.poll() is None:
         running.stop()

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.changes import changed
 from portal.db import Database, utcnow
 from portal.stripe_gateway import stripe_call
 from tenants.models import Tenant
@@ -142,6 +143,7 @@ class CatalogService:
             )
         )
         await self.session.commit()
+        changed()
         snapshot = await self.session.get_one(CatalogSnapshot, tenant.id, populate_existing=True)
         catalog = Catalog.of(snapshot)
         self.cache.catalogs[tenant.id] = catalog
