@@ -213,7 +213,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from tenants.dashboard.accounts import SignInLimits
     from tenants.routes import ROUTERS as TENANT_ROUTERS
     from widgets.catalog.service import CatalogCache
-    from widgets.page_cache import VisitorPageCache
     from widgets.ratelimit import AnonymousLimits
     from widgets.routes import ROUTES as WIDGET_ROUTES
     from widgets.routes import STATIC as WIDGET_STATIC
@@ -253,7 +252,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "vault": Vault(settings.encryption_keys),
                 "assets": load_assets(WIDGET_STATIC),
                 "catalog_cache": CatalogCache(),
-                "visitor_pages": VisitorPageCache(),
                 "anonymous_limits": AnonymousLimits(),
                 "sign_in_limits": SignInLimits(),
             }

@@ -13,7 +13,6 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.changes import changed
 from portal.crypto import Vault, hash_key, new_key, new_webhook_secret
 from portal.db import utcnow
 from portal.errors import NotFound, Unauthorized, ValidationFailed
@@ -364,7 +363,6 @@ class TenantService:
         if details:
             record(self.session, tenant.id, self.actor, "settings.updated", details)
         await self.session.commit()
-        changed()
         return tenant
 
     async def _replace_stripe_key(self, tenant: Tenant, secret_key: str) -> None:

@@ -24,14 +24,12 @@ from .catalog.dashboard import CATALOG_DASHBOARD
 from .catalog.routes import CatalogController
 from .identity import OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
 from .money import locale_currency, pick_locale
-from .page_cache import VisitorPageCache
 from .pages import page_content, widget_options
 from .portal.routes import PORTAL_ROUTES
 from .portal.subscriptions import PortalSubscriptionsController
 from .rendering import render
 
 STATIC = Path(__file__).parent / "static"
-HTML = "text/html; charset=utf-8"
 # The scripts of each widget page, after channel.js (and Stripe.js where cards are taken).
 SCRIPTS = {
     "plan-picker": ("widgets.js",),
@@ -174,12 +172,6 @@ async def widget_page(
     opener: NamedDependency[WidgetOpener],
 ) -> Response[str]:
     query = request.query_params
-    cache: VisitorPageCache = state.visitor_pages
-    key = cache.key(widget, query, request.headers.get("accept-language", ""))
-    kept = cache.get(key) if key else None
-    if kept is not None:
-        html = kept.html.replace(kept.signed, opener.signer.sign(kept.session))
-        return Response(html, media_type=HTML, headers=kept.headers)
     try:
         opened = await opener.open(
             WidgetRequest(
@@ -193,12 +185,9 @@ async def widget_page(
                 hash=query.get("hash"),
             )
         )
-        page = await _widget_page(request, state, opener, opened)
+        return await _widget_page(request, state, opener, opened)
     except BillportError as error:
         return _error_page(request, state, error, widget)
-    if key and page.status_code == 200:
-        cache.put(key, page.content, page.headers, opened.session, opened.signed_session)
-    return page
 
 
 @get("/portal", include_in_schema=False, dependencies={"opener": Provide(provide_opener)})

@@ -11,7 +11,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.changes import changed
 from portal.crypto import new_key
 from portal.errors import Conflict, NotFound, ValidationFailed
 
@@ -97,7 +96,6 @@ class BillingPageService:
         self._audit(page, "billing_page.deleted", {})
         await self.session.delete(page)
         await self.session.commit()
-        changed()
 
     async def _commit(self, billflow_id: str | None) -> None:
         try:
@@ -109,7 +107,6 @@ class BillingPageService:
                 code="billflow_id_taken",
                 param="billflow_id",
             ) from None
-        changed()
 
     async def embed_target(self, page_id: str) -> EmbedTarget:
         """The widget and publishable key of a page, by its id or its Billflow id."""

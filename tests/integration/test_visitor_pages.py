@@ -1,4 +1,4 @@
-"""Visitors' widget pages are kept a moment: each serving still gets its own session."""
+"""Visitors' widget pages: each serving has its own session, and changes show on the next visit."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def auth(tenant: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tenant['secret_key']}"}
 
 
-def test_a_kept_page_is_served_with_a_fresh_session_and_changes_show_at_once(
+def test_each_visit_has_its_own_session_and_changes_show_at_once(
     api: httpx.Client,
     create_tenant,
     stripe_client: stripe.StripeClient,
@@ -66,7 +66,7 @@ def test_a_kept_page_is_served_with_a_fresh_session_and_changes_show_at_once(
     )
 
 
-def test_pages_naming_a_user_are_never_kept(
+def test_pages_naming_a_user_carry_that_user(
     api: httpx.Client,
     create_tenant,
     stripe_client: stripe.StripeClient,
@@ -82,7 +82,7 @@ def test_pages_naming_a_user_are_never_kept(
             page_config(page.text)["session"]
         )
         assert session.email == email
-    # A refused page (an origin not allowed) is not kept either.
+    # A refused page stays refused.
     refused = api.get(
         "/w/plan-picker", params={"key": tenant["publishable_key"], "origin": "https://evil.test"}
     )

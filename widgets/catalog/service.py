@@ -15,7 +15,6 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.changes import changed
 from portal.db import Database, utcnow
 from portal.stripe_gateway import stripe_call
 from tenants.models import Tenant
@@ -143,7 +142,6 @@ class CatalogService:
             )
         )
         await self.session.commit()
-        changed()
         snapshot = await self.session.get_one(CatalogSnapshot, tenant.id, populate_existing=True)
         catalog = Catalog.of(snapshot)
         self.cache.catalogs[tenant.id] = catalog
