@@ -110,6 +110,18 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def settled(page: Page) -> None:
+    """Wait until the widgets stop moving: each frame resizes to its content as it loads, and a
+    click while the page still shifts lands where the control no longer is."""
+    frames = page.locator("[data-billport] iframe")
+    boxes: list[str] = []
+    deadline = time.monotonic() + 20
+    while len(boxes) < 4 or len(set(boxes[-4:])) > 1:
+        assert time.monotonic() < deadline, "the page never settled"
+        boxes.append(str([frames.nth(i).bounding_box() for i in range(frames.count())]))
+        page.wait_for_timeout(250)
+
+
 def panel(page: Page, name: str) -> Any:
     return page.locator(f"#{name}")
 
@@ -144,8 +156,12 @@ def test_the_demo_sells_the_product_in_one_minute(page: Page, demo: Demo) -> Non
     portal = page.frame_locator("[data-billport='customer-portal'] iframe")
     expect(portal.get_by_role("heading", name="Starter")).to_be_visible()
     expect(portal.get_by_text("Trial", exact=True)).to_be_visible()
+    settled(page)
     portal.get_by_role("button", name="Change plan").click()
+    settled(page)
     portal.get_by_label(re.compile(r"^Pro — \$29 / month")).check()
+    expect(portal.get_by_text("Due now")).to_be_visible()
+    settled(page)
     portal.get_by_role("button", name="Confirm change").click()
     # A plan change is a proration invoice at Stripe: give a busy machine time.
     expect(portal.get_by_role("heading", name="Pro")).to_be_visible(timeout=60_000)
