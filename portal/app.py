@@ -33,9 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from . import health, metrics
 from .assets import load_assets
 from .callbacks.worker import CallbackWorker
+from .changes import ChangeWatcher
 from .crypto import Vault
 from .db import Database
 from .errors import BillportError, error_body
+from .identity.widget_session import WidgetSessionSigner
 from .logs import request_id_var, tenant_id_var
 from .settings import Settings, load_settings
 from .stripe_gateway import StripeGateway, map_stripe_error
@@ -216,6 +218,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from widgets.ratelimit import AnonymousLimits
     from widgets.routes import ROUTES as WIDGET_ROUTES
     from widgets.routes import STATIC as WIDGET_STATIC
+    from widgets.visitor_pages import VisitorPages
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -223,7 +226,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         gateway = StripeGateway(settings)
         app.state.database = database
         app.state.gateway = gateway
+        app.state.changes = ChangeWatcher(database)
+        app.state.visitor_pages = VisitorPages(app.state.changes)
         stop = asyncio.Event()
+        watching = asyncio.create_task(app.state.changes.run(stop), name="change-watcher")
         worker = None
         if settings.worker_in_process:
             processing = StripeEventProcessor(database, app.state.vault, gateway)
@@ -238,6 +244,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             stop.set()
+            await watching
             if worker is not None:
                 await worker
             await gateway.aclose()
@@ -252,6 +259,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "vault": Vault(settings.encryption_keys),
                 "assets": load_assets(WIDGET_STATIC),
                 "catalog_cache": CatalogCache(),
+                "widget_signer": WidgetSessionSigner(settings.secret_key),
                 "anonymous_limits": AnonymousLimits(),
                 "sign_in_limits": SignInLimits(),
             }

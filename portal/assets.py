@@ -7,7 +7,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+# Litestar adds "; charset=utf-8" to every text/ type.
+TYPES = {".js": "text/javascript", ".css": "text/css"}
 
 
 @dataclass(frozen=True)

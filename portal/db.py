@@ -130,7 +130,13 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={"database": self}
+        )
+        # Set when a session of this process commits a change to a tenant's settings,
+        # billing pages or catalog (portal/changes.py): what is kept in memory is checked
+        # against the database before it is read again.
+        self.unseen_changes = True
 
     async def session(self) -> AsyncIterator[AsyncSession]:
         """One session per request; rolled back if the request did not commit."""

@@ -11,6 +11,7 @@ from alembic.config import Config
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Every module defining tables; autogenerate and the schema check import them all.
 MODEL_MODULES = (
+    "portal.changes",
     "tenants.models",
     "tenants.billing_pages.models",
     "tenants.audit.models",

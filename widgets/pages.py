@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from portal.db import Database, release_connection
@@ -48,6 +49,8 @@ class PageContent:
     context: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     stripe_js: str | None = None
+    # When the catalog shown was read from Stripe (acquisition pages only).
+    catalog_refreshed_at: datetime | None = None
 
 
 def widget_options(opened: OpenedWidget) -> dict[str, Any]:
@@ -182,6 +185,7 @@ async def acquisition_content(
         },
         config=config,
         stripe_js=stripe_js_url(tenant.stripe_api_base),
+        catalog_refreshed_at=catalog.refreshed_at,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from litestar import Response
+from litestar import MediaType, Response
 
 from portal.assets import Asset
 
@@ -21,6 +21,13 @@ _ENV = Environment(
 )
 
 
+def render_html(template: str, *, assets: dict[str, Asset], **context: Any) -> str:
+    def static(name: str) -> str:
+        return f"/static/widgets/{name}?v={assets[name].version}"
+
+    return _ENV.get_template(template).render(static=static, **context)
+
+
 def render(
     template: str,
     *,
@@ -30,13 +37,9 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> Response[str]:
-    def static(name: str) -> str:
-        return f"/static/widgets/{name}?v={assets[name].version}"
-
-    html = _ENV.get_template(template).render(static=static, **context)
     return Response(
-        html,
+        render_html(template, assets=assets, **context),
         status_code=status_code,
-        media_type="text/html; charset=utf-8",
+        media_type=MediaType.HTML,
         headers=page_headers(frame_ancestors, stripe_api_base),
     )

@@ -13,21 +13,32 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.assets import Asset
+from portal.changes import ChangeWatcher
 from portal.errors import BillportError, NotFound
 from portal.identity.sessions import find_session
-from portal.identity.widget_session import HEADER, WidgetSessionSigner
+from portal.identity.widget_session import HEADER
 from tenants.models import Tenant
 from tenants.service import TenantService
 
 from .billing.routes import WidgetBillingController
 from .catalog.dashboard import CATALOG_DASHBOARD
 from .catalog.routes import CatalogController
-from .identity import OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
+from .identity import ANONYMOUS_WIDGETS, OpenedWidget, WidgetOpener, WidgetRefused, WidgetRequest
 from .money import locale_currency, pick_locale
 from .pages import page_content, widget_options
 from .portal.routes import PORTAL_ROUTES
 from .portal.subscriptions import PortalSubscriptionsController
-from .rendering import render
+from .rendering import render, render_html
+from .security import page_headers
+from .visitor_pages import (
+    FRAME_SLOT,
+    ORIGIN_SLOT,
+    SESSION_SLOT,
+    VisitorKey,
+    VisitorPage,
+    VisitorPages,
+    visitor_key,
+)
 
 STATIC = Path(__file__).parent / "static"
 # The scripts of each widget page, after channel.js (and Stripe.js where cards are taken).
@@ -47,9 +58,12 @@ TITLES = {
 }
 
 
+def _opener(state: State, session: AsyncSession) -> WidgetOpener:
+    return WidgetOpener(TenantService(session, state.vault, state.gateway), state.widget_signer)
+
+
 async def provide_opener(db_session: NamedDependency[AsyncSession], state: State) -> WidgetOpener:
-    tenants = TenantService(db_session, state.vault, state.gateway)
-    return WidgetOpener(tenants, WidgetSessionSigner(state.settings.secret_key))
+    return _opener(state, db_session)
 
 
 def _asset_response(request: Request[Any, Any, Any], asset: Asset, max_age: int) -> Response[bytes]:
@@ -90,15 +104,19 @@ async def _widget_page(
     *,
     return_url: str | None = None,
     full_page: bool = False,
-) -> Response[str]:
+    visitor: tuple[VisitorKey, int] | None = None,
+) -> Response[Any]:
+    """The widget's page; with ``visitor`` (its key and change count) it may be kept."""
     query = request.query_params
     tenant, session = opened.tenant, opened.session
+    frame = "" if full_page else query.get("frame", "")[:64]
+    keep = visitor is not None and session.anonymous and session.widget in ANONYMOUS_WIDGETS
     config: dict[str, Any] = {
         "version": 1,
         "widget": session.widget,
-        "frame": "" if full_page else query.get("frame", "")[:64],
-        "parentOrigin": session.parent_origin,
-        "session": opened.signed_session,
+        "frame": FRAME_SLOT if keep else frame,
+        "parentOrigin": ORIGIN_SLOT if keep else session.parent_origin,
+        "session": SESSION_SLOT if keep else opened.signed_session,
         "sessionHeader": HEADER,
     }
     # The page's own ?locale= first, then the language its billing page (or tenant) sets,
@@ -119,12 +137,7 @@ async def _widget_page(
         preferred_currency=locale_currency(request.headers.get("accept-language")),
         price=query.get("price") or None,
     )
-    return render(
-        content.template,
-        assets=state.assets,
-        # The full page is opened from a link, never framed.
-        frame_ancestors=[] if full_page else list(tenant.allowed_origins),
-        stripe_api_base=tenant.stripe_api_base,
+    context = dict(
         widget=session.widget,
         title=f"Billing — {tenant.name}" if full_page else TITLES[session.widget],
         tenant_name=tenant.name,
@@ -135,6 +148,36 @@ async def _widget_page(
         stripe_js=content.stripe_js,
         widget_scripts=SCRIPTS.get(session.widget, ()),
         **content.context,
+    )
+    # The full page is opened from a link, never framed.
+    frame_ancestors = [] if full_page else list(tenant.allowed_origins)
+    if not keep or visitor is None or content.catalog_refreshed_at is None:
+        return render(
+            content.template,
+            assets=state.assets,
+            frame_ancestors=frame_ancestors,
+            stripe_api_base=tenant.stripe_api_base,
+            **context,
+        )
+    key, stamp = visitor
+    page = VisitorPage(
+        tenant_id=tenant.id,
+        billing_page_id=session.billing_page_id,
+        allowed_origins=frozenset(tenant.allowed_origins),
+        compressed=VisitorPages.compress(
+            render_html(content.template, assets=state.assets, **context)
+        ),
+        headers=page_headers(frame_ancestors, tenant.stripe_api_base),
+        stamp=stamp,
+        catalog_refreshed_at=content.catalog_refreshed_at,
+    )
+    # Only pages a well-formed request asks for: a price or currency the catalog does not
+    # have would let anyone fill the memory with pages nobody else asks for.
+    offered = {price["currency"] for plan in content.config["plans"] for price in plan["prices"]}
+    if content.config["price"] == key.price and key.currency in (None, *offered):
+        state.visitor_pages.keep(key, page)
+    return VisitorPages.serve(
+        page, key, state.widget_signer, parent_origin=session.parent_origin, frame=frame
     )
 
 
@@ -164,30 +207,52 @@ def _error_page(
     )
 
 
-@get("/w/{widget:str}", include_in_schema=False, dependencies={"opener": Provide(provide_opener)})
+@get("/w/{widget:str}", include_in_schema=False)
 async def widget_page(
-    request: Request[Any, Any, Any],
-    state: State,
-    widget: FromPath[str],
-    opener: NamedDependency[WidgetOpener],
-) -> Response[str]:
+    request: Request[Any, Any, Any], state: State, widget: FromPath[str]
+) -> Response[Any]:
     query = request.query_params
-    try:
-        opened = await opener.open(
-            WidgetRequest(
-                widget=widget,
-                key=query.get("key", ""),
-                token=query.get("token") or None,
-                parent_origin=query.get("origin") or None,
-                billing_page=query.get("billing_page") or None,
-                email=query.get("email"),
-                customer_id=query.get("customer_id"),
-                hash=query.get("hash"),
+    key = visitor_key(request, widget)
+    if key is not None:
+        await state.changes.check()
+        kept = state.visitor_pages.get(key)
+        origin = query.get("origin") or ""
+        if kept is not None and (not origin or origin in kept.allowed_origins):
+            state.catalog_cache.refresh_if_stale(
+                kept.tenant_id,
+                kept.catalog_refreshed_at,
+                state.database,
+                state.vault,
+                state.gateway,
             )
-        )
-        return await _widget_page(request, state, opener, opened)
-    except BillportError as error:
-        return _error_page(request, state, error, widget)
+            return VisitorPages.serve(
+                kept,
+                key,
+                state.widget_signer,
+                parent_origin=origin,
+                frame=query.get("frame", "")[:64],
+            )
+    # Not kept: the database session is opened only now.
+    async with state.database.sessions() as session:
+        opener = _opener(state, session)
+        try:
+            # Read before anything the page is made from (portal/changes.py).
+            visitor = (key, await ChangeWatcher.read_version(session)) if key else None
+            opened = await opener.open(
+                WidgetRequest(
+                    widget=widget,
+                    key=query.get("key", ""),
+                    token=query.get("token") or None,
+                    parent_origin=query.get("origin") or None,
+                    billing_page=query.get("billing_page") or None,
+                    email=query.get("email"),
+                    customer_id=query.get("customer_id"),
+                    hash=query.get("hash"),
+                )
+            )
+            return await _widget_page(request, state, opener, opened, visitor=visitor)
+        except BillportError as error:
+            return _error_page(request, state, error, widget)
 
 
 @get("/portal", include_in_schema=False, dependencies={"opener": Provide(provide_opener)})
@@ -212,7 +277,7 @@ async def full_page_portal(
 @get("/w/api/session", include_in_schema=False)
 async def widget_session_info(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
     """Who the widget acts for, as its page's session says; the iframe's own check."""
-    session = WidgetSessionSigner(state.settings.secret_key).verify(request.headers.get(HEADER))
+    session = state.widget_signer.verify(request.headers.get(HEADER))
     return {
         "widget": session.widget,
         "customer_id": session.customer_id,

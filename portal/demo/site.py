@@ -22,7 +22,7 @@ import httpx
 from jinja2 import Environment, PackageLoader, select_autoescape
 from joserfc import jwt
 from joserfc.jwk import OctKey
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -91,7 +91,7 @@ def _page(
         users=USERS,
         **context,
     )
-    return Response(html, media_type="text/html; charset=utf-8")
+    return Response(html, media_type=MediaType.HTML)
 
 
 @get("/")

@@ -27,6 +27,11 @@ class WidgetSession:
     user_id: str | None = None
     billing_page_id: str | None = None
 
+    @property
+    def anonymous(self) -> bool:
+        """A visitor's: the page does not say who the user is."""
+        return self.customer_id is None and self.email is None and self.user_id is None
+
 
 class WidgetSessionSigner:
     def __init__(self, secret_key: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from litestar import Response
+from litestar import MediaType, Response
 
 from portal.assets import load_assets
 
@@ -62,6 +62,4 @@ _ENV.filters["when"] = _when
 
 def render(template: str, *, status_code: int = 200, **context: Any) -> Response[str]:
     html = _ENV.get_template(template).render(**context)
-    return Response(
-        html, status_code=status_code, media_type="text/html; charset=utf-8", headers=HEADERS
-    )
+    return Response(html, status_code=status_code, media_type=MediaType.HTML, headers=HEADERS)

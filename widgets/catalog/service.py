@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,8 +16,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.crypto import Vault
 from portal.db import Database, utcnow
-from portal.stripe_gateway import stripe_call
+from portal.stripe_gateway import StripeGateway, stripe_call
 from tenants.models import Tenant
 from tenants.service import TenantService
 
@@ -91,11 +93,60 @@ def _keep(obj: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 class CatalogCache:
-    """One per process: parsed catalogs by tenant, checked against the stored version."""
+    """One per process: parsed catalogs by tenant, checked against the stored version.
 
-    def __init__(self) -> None:
-        self.catalogs: dict[str, Catalog] = {}
+    At most ``KEPT`` catalogs, the least recently used going first: a parsed 20-price
+    catalog takes about 60 KiB, and visitors' pages are kept rendered (widgets/visitor_pages.py),
+    so only pages being rendered and billing actions read a catalog from here.
+    """
+
+    KEPT = 1000
+
+    def __init__(self, kept: int = KEPT) -> None:
+        self.kept = kept
+        self._catalogs: OrderedDict[str, Catalog] = OrderedDict()
         self.refreshing: dict[str, asyncio.Task[None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._catalogs)
+
+    def get(self, tenant_id: str) -> Catalog | None:
+        catalog = self._catalogs.get(tenant_id)
+        if catalog is not None:
+            self._catalogs.move_to_end(tenant_id)
+        return catalog
+
+    def put(self, tenant_id: str, catalog: Catalog) -> Catalog:
+        self._catalogs[tenant_id] = catalog
+        self._catalogs.move_to_end(tenant_id)
+        while len(self._catalogs) > self.kept:
+            self._catalogs.popitem(last=False)
+        return catalog
+
+    def refresh_if_stale(
+        self,
+        tenant_id: str,
+        refreshed_at: datetime,
+        database: Database,
+        vault: Vault,
+        gateway: StripeGateway,
+    ) -> None:
+        """Start reading the tenant's catalog from Stripe in the background if it is stale."""
+        if utcnow() - refreshed_at <= TTL or tenant_id in self.refreshing:
+            return
+
+        async def run() -> None:
+            try:
+                async with database.sessions() as session:
+                    tenant = await session.get_one(Tenant, tenant_id)
+                    tenants = TenantService(session, vault, gateway)
+                    await CatalogService(session, tenants, self).refresh(tenant)
+            except Exception:
+                log.warning("background catalog refresh failed", exc_info=True)
+            finally:
+                self.refreshing.pop(tenant_id, None)
+
+        self.refreshing[tenant_id] = asyncio.create_task(run())
 
 
 class CatalogService:
@@ -143,9 +194,7 @@ class CatalogService:
         )
         await self.session.commit()
         snapshot = await self.session.get_one(CatalogSnapshot, tenant.id, populate_existing=True)
-        catalog = Catalog.of(snapshot)
-        self.cache.catalogs[tenant.id] = catalog
-        return catalog
+        return self.cache.put(tenant.id, Catalog.of(snapshot))
 
     async def current(self, tenant: Tenant, database: Database | None = None) -> Catalog:
         """The stored catalog, without calling Stripe unless there is none yet.
@@ -163,28 +212,12 @@ class CatalogService:
         if row is None:
             return await self.refresh(tenant)
         version, refreshed_at = row
-        cached = self.cache.catalogs.get(tenant.id)
+        cached = self.cache.get(tenant.id)
         if cached is None or cached.version != version:
             snapshot = await self.session.get_one(CatalogSnapshot, tenant.id)
-            cached = self.cache.catalogs[tenant.id] = Catalog.of(snapshot)
-        if database is not None and utcnow() - refreshed_at > TTL:
-            self._refresh_later(tenant.id, database)
+            cached = self.cache.put(tenant.id, Catalog.of(snapshot))
+        if database is not None:
+            self.cache.refresh_if_stale(
+                tenant.id, refreshed_at, database, self.tenants.vault, self.tenants.gateway
+            )
         return cached
-
-    def _refresh_later(self, tenant_id: str, database: Database) -> None:
-        if tenant_id in self.cache.refreshing:
-            return
-        tenants = self.tenants
-
-        async def run() -> None:
-            try:
-                async with database.sessions() as session:
-                    tenant = await session.get_one(Tenant, tenant_id)
-                    service = TenantService(session, tenants.vault, tenants.gateway)
-                    await CatalogService(session, service, self.cache).refresh(tenant)
-            except Exception:
-                log.warning("background catalog refresh failed", exc_info=True)
-            finally:
-                self.cache.refreshing.pop(tenant_id, None)
-
-        self.cache.refreshing[tenant_id] = asyncio.create_task(run())
