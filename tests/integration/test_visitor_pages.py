@@ -1,15 +1,20 @@
-"""Visitors' widget pages: each serving has its own session, and changes show on the next visit."""
+"""Visitors' widget pages, kept rendered: each serving has its own session, frame and framing
+page, and changes show on the next visit, in every portal process."""
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import stripe
 
+from portal.app import create_app
 from portal.identity.widget_session import WidgetSessionSigner
 from portal.settings import Settings
+from tests.servers import ServerThread
 from tests.tokens import mint_user_token
 from tests.widget_api import ORIGIN, make_plans, page_config
 
@@ -91,3 +96,63 @@ def test_pages_naming_a_user_carry_that_user(
         "/w/plan-picker", params={"key": tenant["publishable_key"], "origin": "https://evil.test"}
     )
     assert again.status_code == 403 and re.search("not an allowed origin", again.text)
+
+
+def test_frame_and_framing_page_are_each_visits_own_and_escaped(
+    api: httpx.Client,
+    create_tenant,
+    stripe_client: stripe.StripeClient,
+    portal_settings: Settings,
+) -> None:
+    make_plans(stripe_client, ("Pro", "pro", 1200))
+    tenant = create_tenant(allowed_origins=[ORIGIN, "https://www.acme.test"])
+    signer = WidgetSessionSigner(portal_settings.secret_key)
+    frames = ["bp-1", "</script><img src=x onerror=alert(1)>'\"&é", "x" * 100, "bp-1"]
+    origins = [ORIGIN, ORIGIN, "https://www.acme.test", ""]
+    for frame, origin in zip(frames, origins, strict=True):
+        params = {"key": tenant["publishable_key"], "frame": frame}
+        page = api.get("/w/plan-picker", params={**params, "origin": origin} if origin else params)
+        assert page.status_code == 200
+        assert "<img" not in page.text
+        config = page_config(page.text)
+        assert config["frame"] == frame[:64]
+        assert config.get("parentOrigin", "") == origin
+        assert signer.verify(config["session"]).parent_origin == origin
+        assert "Choose Pro" in page.text
+
+
+def test_a_change_through_one_replica_shows_on_another(
+    api: httpx.Client,
+    create_tenant,
+    stripe_client: stripe.StripeClient,
+    portal_settings: Settings,
+) -> None:
+    """Two portal processes on one database: each keeps visitors' pages, neither shows a
+    page the other has made stale for longer than it takes to look at the change count."""
+    make_plans(stripe_client, ("Pro", "pro", 1200))
+    tenant = create_tenant(allowed_origins=[ORIGIN, "https://www.acme.test"])
+    params = {"key": tenant["publishable_key"], "origin": "https://www.acme.test"}
+    with ServerThread(create_app(portal_settings)) as other:
+        with httpx.Client(base_url=other.url, timeout=30) as replica:
+
+            def shown_on_replica(check: Callable[[httpx.Response], bool]) -> None:
+                deadline = time.monotonic() + 15
+                while not check(page := replica.get("/w/plan-picker", params=params)):
+                    assert time.monotonic() < deadline, page.text
+                    time.sleep(0.1)
+
+            shown_on_replica(lambda page: "Choose Pro" in page.text)
+            api.patch(
+                "/api/v1/tenant",
+                headers=auth(tenant),
+                json={"widget_options": {"theme": {"primary": "#654321"}}},
+            )
+            shown_on_replica(lambda page: "--bp-primary: #654321;" in page.text)
+
+            make_plans(stripe_client, ("Team", "team", 4900))
+            api.post("/api/v1/catalog/refresh", headers=auth(tenant)).raise_for_status()
+            shown_on_replica(lambda page: "Choose Team" in page.text)
+
+            api.patch("/api/v1/tenant", headers=auth(tenant), json={"allowed_origins": [ORIGIN]})
+            shown_on_replica(lambda page: page.status_code == 403)
+            assert "not an allowed origin" in replica.get("/w/plan-picker", params=params).text

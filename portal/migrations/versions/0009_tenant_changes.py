@@ -31,10 +31,14 @@ DECLARE
     changed_tenant text;
     counted bigint;
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        changed_tenant := to_jsonb(OLD) ->> TG_ARGV[0];
+    IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'tenant' THEN
+        changed_tenant := OLD.id;
+    ELSIF TG_OP = 'DELETE' THEN
+        changed_tenant := OLD.tenant_id;
+    ELSIF TG_TABLE_NAME = 'tenant' THEN
+        changed_tenant := NEW.id;
     ELSE
-        changed_tenant := to_jsonb(NEW) ->> TG_ARGV[0];
+        changed_tenant := NEW.tenant_id;
     END IF;
     UPDATE change_counter SET version = version + 1 WHERE id = 1 RETURNING version INTO counted;
     INSERT INTO tenant_change (tenant_id, version) VALUES (changed_tenant, counted)
@@ -62,12 +66,12 @@ def upgrade() -> None:
     op.execute("INSERT INTO change_counter (id, version) VALUES (1, 0)")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(POSTGRESQL_FUNCTION)
-        for table, column in WATCHED.items():
+        for table in WATCHED:
             op.execute(
                 f"CREATE CONSTRAINT TRIGGER {table}_changed"
                 f" AFTER INSERT OR UPDATE OR DELETE ON {table}"
                 " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
-                f" EXECUTE FUNCTION billport_tenant_changed('{column}')"
+                " EXECUTE FUNCTION billport_tenant_changed()"
             )
         return
     for table, column in WATCHED.items():
