@@ -12,19 +12,42 @@ wrk (or ``bench.loadgen``) over loopback. Figures:
   connections: median latency against the bare route's at the same concurrency, and the 99th
   percentile against the plan picker's own median (the ratio is p99/p50).
 
+Requests are made as embed.js makes them: with the framing page's origin and a random frame
+id each, so that no two query strings are alike and the framework's cache of parsed query
+strings (1,024 entries) flatters no figure.
+
 Run alone with ``python -m bench.plan_picker``.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from bench.common import CONNECTIONS, Measured, figure, get, measure_together
-from bench.server import portal_with_tenant
+from bench.common import CONNECTIONS, Call, Measured, figure, get, measure_together
+from bench.server import ORIGIN, portal_with_tenant
 
 LATENCY_CONNECTIONS = (1, CONNECTIONS, 64)
+
+
+def visits(keys: Sequence[str]) -> Callable[[int], list[Call]]:
+    """A maker of plan picker requests cycling over the tenants of ``keys``, as embed.js
+    sends them: the framing page's origin and a frame id of their own."""
+
+    def make(count: int) -> list[Call]:
+        return [
+            get(
+                f"/w/plan-picker?key={keys[number % len(keys)]}&origin={quote(ORIGIN, safe='')}"
+                f"&frame=bpf_{secrets.token_hex(9)}"
+            )
+            for number in range(count)
+        ]
+
+    return make
 
 
 def latency_figures(connections: int, picker: Measured, bare: Measured) -> list[dict[str, Any]]:
@@ -48,8 +71,8 @@ def latency_figures(connections: int, picker: Measured, bare: Measured) -> list[
 
 def run() -> list[dict[str, Any]]:
     with portal_with_tenant() as (portal, _sandbox, tenant, _prices):
-        page = f"/w/plan-picker?key={tenant['publishable_key']}"
-        answer = httpx.get(f"{portal.url}{page}", timeout=30)
+        page = visits([tenant["publishable_key"]])
+        answer = httpx.get(f"{portal.url}{page(1)[0].path}", timeout=30)
         answer.raise_for_status()
         bare_page = portal.bare("plan-picker", answer)
         auth = {"Authorization": f"Bearer {tenant['secret_key']}"}
@@ -59,13 +82,13 @@ def run() -> list[dict[str, Any]]:
 
         bare, picker, bare_json, picker_json = measure_together(
             portal.url,
-            [[get(bare_page)], [get(page)], [get(bare_catalog)], [get("/api/v1/catalog", auth)]],
+            [[get(bare_page)], page, [get(bare_catalog)], [get("/api/v1/catalog", auth)]],
         )
         latency: dict[int, tuple[Measured, Measured]] = {CONNECTIONS: (picker, bare)}
         for connections in LATENCY_CONNECTIONS:
             if connections not in latency:
                 at, bare_at = measure_together(
-                    portal.url, [[get(page)], [get(bare_page)]], connections=connections
+                    portal.url, [page, [get(bare_page)]], connections=connections
                 )
                 latency[connections] = (at, bare_at)
     figures = [

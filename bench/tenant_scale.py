@@ -28,7 +28,8 @@ from typing import Any
 
 import httpx
 
-from bench.common import Call, figure, get, load_run, measure_cases, rss_mb, sandbox_process
+from bench.common import figure, load_run, measure_cases, rss_mb, sandbox_process
+from bench.plan_picker import visits
 from bench.server import (
     TIERS_20,
     Portal,
@@ -42,13 +43,9 @@ from bench.server import (
 FEW, THOUSAND, MANY = 10, 1_000, 10_000
 
 
-def pickers(keys: list[str]) -> list[Call]:
-    return [get(f"/w/plan-picker?key={key}") for key in keys]
-
-
 def warm(portal: Portal, keys: list[str]) -> float:
     """Serve every tenant's plan picker once; the process's memory afterwards, in MiB."""
-    load_run(portal.url, pickers(keys), connections=8, once=True)
+    load_run(portal.url, visits(keys)(len(keys)), connections=8, once=True)
     time.sleep(0.5)
     return rss_mb(portal.pid)
 
@@ -79,7 +76,7 @@ def run() -> list[dict[str, Any]]:
             few_rss = warm(few, few_keys)
             many_rss = warm(many, many_keys)
             at_few, at_many = measure_cases(
-                [(few.url, pickers(few_keys)), (many.url, pickers(many_keys))]
+                [(few.url, visits(few_keys)), (many.url, visits(many_keys))]
             )
     per_tenant_kb = (many_rss - few_rss) * 1024 / (MANY - FEW)
     return [

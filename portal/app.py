@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 import time
@@ -204,6 +205,23 @@ class Portal(Litestar):
                 )
 
 
+_FROZEN: list[bool] = []
+
+
+def _freeze_what_is_loaded() -> None:
+    """Take what the process loaded at start out of the garbage collector's view, once.
+
+    Modules, the app and its routes are a few hundred thousand objects that live as long
+    as the process. Every full collection would walk them all again: under load that is a
+    pause of 50 to 90 ms for every request in flight, every few seconds, and it is what the
+    99th-percentile latency at 64 connections was made of.
+    """
+    if not _FROZEN:
+        gc.collect()
+        gc.freeze()
+        _FROZEN.append(True)
+
+
 async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
     async for session in state.database.session():
         yield session
@@ -230,6 +248,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.visitor_pages = VisitorPages(app.state.changes)
         stop = asyncio.Event()
         watching = asyncio.create_task(app.state.changes.run(stop), name="change-watcher")
+        _freeze_what_is_loaded()
         worker = None
         if settings.worker_in_process:
             processing = StripeEventProcessor(database, app.state.vault, gateway)

@@ -176,7 +176,7 @@ async def _widget_page(
     offered = {price["currency"] for plan in content.config["plans"] for price in plan["prices"]}
     if content.config["price"] == key.price and key.currency in (None, *offered):
         state.visitor_pages.keep(key, page)
-    return VisitorPages.serve(
+    return state.visitor_pages.serve(
         page, key, state.widget_signer, parent_origin=session.parent_origin, frame=frame
     )
 
@@ -225,7 +225,7 @@ async def widget_page(
                 state.vault,
                 state.gateway,
             )
-            return VisitorPages.serve(
+            return state.visitor_pages.serve(
                 kept,
                 key,
                 state.widget_signer,
@@ -258,7 +258,7 @@ async def widget_page(
 @get("/portal", include_in_schema=False, dependencies={"opener": Provide(provide_opener)})
 async def full_page_portal(
     request: Request[Any, Any, Any], state: State, opener: NamedDependency[WidgetOpener]
-) -> Response[str]:
+) -> Response[Any]:
     """The customer portal as a page of its own, opened from a session URL (emails, dunning)."""
     token = request.query_params.get("session", "")
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from portal.identity.widget_session import WidgetSession, WidgetSessionSigner
 from .money import locale_currency, pick_locale
 
 BUDGET_BYTES = 64 * 1024 * 1024
+# A visitor's widget session names only the tenant, widget, framing page and billing page;
+# one signed for these within this many seconds is handed out again rather than signed anew.
+SIGNED_REUSE_SECONDS = 30
 # What the visitor's Accept-Language header says: the locale and the currency of its country.
 _ACCEPT_KEPT = 1024
 
@@ -64,6 +68,8 @@ class VisitorPage:
     stamp: int
     catalog_refreshed_at: datetime
 
+
+_SIGNED_KEPT = 10_000
 
 _accept: dict[str, tuple[str, str | None]] = {}
 
@@ -115,6 +121,7 @@ class VisitorPages:
         self.budget = budget
         self.size = 0
         self._pages: OrderedDict[VisitorKey, VisitorPage] = OrderedDict()
+        self._signed: dict[WidgetSession, tuple[str, float]] = {}
 
     def __len__(self) -> int:
         return len(self._pages)
@@ -149,8 +156,17 @@ class VisitorPages:
     def compress(html: str) -> bytes:
         return zlib.compress(html.encode(), 6)
 
-    @staticmethod
+    def sign(self, signer: WidgetSessionSigner, session: WidgetSession) -> str:
+        now = time.monotonic()
+        signed = self._signed.get(session)
+        if signed is None or now - signed[1] > SIGNED_REUSE_SECONDS:
+            if len(self._signed) >= _SIGNED_KEPT:
+                self._signed.clear()
+            signed = self._signed[session] = (signer.sign(session), now)
+        return signed[0]
+
     def serve(
+        self,
         page: VisitorPage,
         key: VisitorKey,
         signer: WidgetSessionSigner,
@@ -167,7 +183,7 @@ class VisitorPages:
         html = (
             zlib.decompress(page.compressed)
             .decode()
-            .replace(SESSION_SLOT, _json_text(signer.sign(session)))
+            .replace(SESSION_SLOT, _json_text(self.sign(signer, session)))
             .replace(FRAME_SLOT, _json_text(frame))
             .replace(ORIGIN_SLOT, _json_text(parent_origin))
         )
