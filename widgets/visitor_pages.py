@@ -68,8 +68,14 @@ class VisitorPage:
     stamp: int
     catalog_refreshed_at: datetime
 
+    @property
+    def size(self) -> int:
+        """Memory it takes: the page, and about as much again for its key and headers."""
+        return len(self.compressed) + _PAGE_OVERHEAD
+
 
 _SIGNED_KEPT = 10_000
+_PAGE_OVERHEAD = 2048
 
 _accept: dict[str, tuple[str, str | None]] = {}
 
@@ -140,17 +146,17 @@ class VisitorPages:
         """Keep ``page`` unless its tenant changed since it was read, or it is too big."""
         if not self.changes.is_current(page.tenant_id, page.stamp):
             return
-        if len(page.compressed) > self.budget // 16:
+        if page.size > self.budget // 16:
             return
         if key in self._pages:
             self._drop(key)
         self._pages[key] = page
-        self.size += len(page.compressed)
+        self.size += page.size
         while self.size > self.budget:
             self._drop(next(iter(self._pages)))
 
     def _drop(self, key: VisitorKey) -> None:
-        self.size -= len(self._pages.pop(key).compressed)
+        self.size -= self._pages.pop(key).size
 
     @staticmethod
     def compress(html: str) -> bytes:

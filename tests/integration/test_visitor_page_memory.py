@@ -57,22 +57,23 @@ def test_kept_pages_stay_within_their_budget(tmp_path: Path) -> None:
                 catalog_refreshed_at=utcnow(),
             )
 
-        pages = VisitorPages(watcher, budget=16_000)
+        budget = 16 * page(1_000).size
+        pages = VisitorPages(watcher, budget=budget)
         for number in range(16):
             pages.keep(_key(number), page(1_000))
-        assert len(pages) == 16 and pages.size == 16_000
+        assert len(pages) == 16 and pages.size == budget
         # Served lately, so kept when others come.
         assert pages.get(_key(0)) is not None
         pages.keep(_key(16), page(1_000))
         pages.keep(_key(17), page(1_000))
         assert pages.get(_key(0)) is not None
         assert pages.get(_key(1)) is None and pages.get(_key(2)) is None
-        assert pages.size == 16_000
+        assert pages.size == budget
         # Too big to keep without pushing out many others; or read before the first look.
         pages.keep(_key(18), page(1_001))
         pages.keep(_key(19), page(100, read_at=stamp - 1))
         assert pages.get(_key(18)) is None and pages.get(_key(19)) is None
-        assert pages.size == 16_000
+        assert pages.size == budget
 
     run_async(scenario)
 

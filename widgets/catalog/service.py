@@ -100,7 +100,7 @@ class CatalogCache:
     so only pages being rendered and billing actions read a catalog from here.
     """
 
-    KEPT = 1000
+    KEPT = 500
 
     def __init__(self, kept: int = KEPT) -> None:
         self.kept = kept
