@@ -176,7 +176,7 @@ async def _widget_page(
     offered = {price["currency"] for plan in content.config["plans"] for price in plan["prices"]}
     if content.config["price"] == key.price and key.currency in (None, *offered):
         state.visitor_pages.keep(key, page)
-    return state.visitor_pages.serve(
+    return VisitorPages.serve(
         page, key, state.widget_signer, parent_origin=session.parent_origin, frame=frame
     )
 
@@ -225,7 +225,7 @@ async def widget_page(
                 state.vault,
                 state.gateway,
             )
-            return state.visitor_pages.serve(
+            return VisitorPages.serve(
                 kept,
                 key,
                 state.widget_signer,

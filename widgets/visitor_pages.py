@@ -1,8 +1,9 @@
 """Visitors' pages, kept rendered: a plan picker or signup page for someone not named.
 
 Such a page is the same for every visitor of a tenant who asks with the same parameters,
-but for three values: its widget session (signed for each serving), the frame id embed.js
-gave it, and the page framing it. The page is rendered once with a placeholder for each,
+but for three values: its widget session, the frame id embed.js gave it, and the page
+framing it. A visitor's widget session names only the tenant, widget, framing page and
+billing page, so one is signed per kept page and framing page every half minute. The page is rendered once with a placeholder for each,
 kept compressed, and served by putting the values in, with no database read and no
 template rendering. Pages naming a user are never kept.
 
@@ -18,7 +19,7 @@ import secrets
 import time
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,8 +31,6 @@ from portal.identity.widget_session import WidgetSession, WidgetSessionSigner
 from .money import locale_currency, pick_locale
 
 BUDGET_BYTES = 64 * 1024 * 1024
-# A visitor's widget session names only the tenant, widget, framing page and billing page;
-# one signed for these within this many seconds is handed out again rather than signed anew.
 SIGNED_REUSE_SECONDS = 30
 # What the visitor's Accept-Language header says: the locale and the currency of its country.
 _ACCEPT_KEPT = 1024
@@ -57,7 +56,7 @@ class VisitorKey:
     price: str | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class VisitorPage:
     tenant_id: str
     billing_page_id: str | None
@@ -67,6 +66,8 @@ class VisitorPage:
     # The change count it was rendered at, and when its catalog was read from Stripe.
     stamp: int
     catalog_refreshed_at: datetime
+    # The widget session last signed for each framing page, and when.
+    signed: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -74,7 +75,6 @@ class VisitorPage:
         return len(self.compressed) + _PAGE_OVERHEAD
 
 
-_SIGNED_KEPT = 10_000
 _PAGE_OVERHEAD = 2048
 
 _accept: dict[str, tuple[str, str | None]] = {}
@@ -127,7 +127,6 @@ class VisitorPages:
         self.budget = budget
         self.size = 0
         self._pages: OrderedDict[VisitorKey, VisitorPage] = OrderedDict()
-        self._signed: dict[WidgetSession, tuple[str, float]] = {}
 
     def __len__(self) -> int:
         return len(self._pages)
@@ -162,17 +161,8 @@ class VisitorPages:
     def compress(html: str) -> bytes:
         return zlib.compress(html.encode(), 6)
 
-    def sign(self, signer: WidgetSessionSigner, session: WidgetSession) -> str:
-        now = time.monotonic()
-        signed = self._signed.get(session)
-        if signed is None or now - signed[1] > SIGNED_REUSE_SECONDS:
-            if len(self._signed) >= _SIGNED_KEPT:
-                self._signed.clear()
-            signed = self._signed[session] = (signer.sign(session), now)
-        return signed[0]
-
+    @staticmethod
     def serve(
-        self,
         page: VisitorPage,
         key: VisitorKey,
         signer: WidgetSessionSigner,
@@ -180,16 +170,20 @@ class VisitorPages:
         parent_origin: str,
         frame: str,
     ) -> Response[bytes]:
-        session = WidgetSession(
-            tenant_id=page.tenant_id,
-            widget=key.widget,
-            parent_origin=parent_origin,
-            billing_page_id=page.billing_page_id,
-        )
+        now = time.monotonic()
+        signed = page.signed.get(parent_origin)
+        if signed is None or now - signed[1] > SIGNED_REUSE_SECONDS:
+            session = WidgetSession(
+                tenant_id=page.tenant_id,
+                widget=key.widget,
+                parent_origin=parent_origin,
+                billing_page_id=page.billing_page_id,
+            )
+            signed = page.signed[parent_origin] = (signer.sign(session), now)
         html = (
             zlib.decompress(page.compressed)
             .decode()
-            .replace(SESSION_SLOT, _json_text(self.sign(signer, session)))
+            .replace(SESSION_SLOT, _json_text(signed[0]))
             .replace(FRAME_SLOT, _json_text(frame))
             .replace(ORIGIN_SLOT, _json_text(parent_origin))
         )
