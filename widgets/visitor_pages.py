@@ -2,10 +2,11 @@
 
 Such a page is the same for every visitor of a tenant who asks with the same parameters,
 but for three values: its widget session, the frame id embed.js gave it, and the page
-framing it. A visitor's widget session names only the tenant, widget, framing page and
-billing page, so one is signed per kept page and framing page every half minute. The page is rendered once with a placeholder for each,
-kept compressed, and served by putting the values in, with no database read and no
-template rendering. Pages naming a user are never kept.
+framing it. The page is rendered once with a placeholder for each, kept compressed, and
+served by putting the values in, with no database read and no template rendering. A
+visitor's widget session names only the tenant, widget, framing page and billing page, so
+one is signed per kept page and framing page every half minute. Pages naming a user are
+never kept.
 
 A kept page is stamped with the change count read before what it was rendered from
 (portal/changes.py) and is served while its tenant has no later change. The memory it may
