@@ -81,6 +81,7 @@ class ChangeWatcher:
         self.version = 0
         self.changed_at: dict[str, int] = {}
         self._lock = asyncio.Lock()
+        self._failing = False
 
     @staticmethod
     async def read_version(session: AsyncSession) -> int:
@@ -97,48 +98,52 @@ class ChangeWatcher:
         """Look at the counter now if this process committed a change since it last looked.
 
         Failing to look (the database is away) is not an error of the request: what is
-        in memory is served, and the next request looks again.
+        in memory is served, and the loop of ``run`` keeps looking until it can.
         """
         if not self.database.unseen_changes:
             return
         async with self._lock:
-            if not self.database.unseen_changes:
-                return
-            try:
-                await self._poll()
-            except Exception:
-                log.warning("could not read the change counter", exc_info=True)
+            if self.database.unseen_changes:
+                await self._look()
 
     async def run(self, stop: asyncio.Event, interval: float = POLL_SECONDS) -> None:
         """Look every ``interval`` seconds until ``stop`` is set."""
         while not stop.is_set():
-            try:
-                async with self._lock:
-                    await self._poll()
-            except Exception:
-                log.warning("could not read the change counter", exc_info=True)
+            async with self._lock:
+                await self._look()
             try:
                 await asyncio.wait_for(stop.wait(), interval)
             except TimeoutError:
                 pass
 
-    async def _poll(self) -> None:
-        # Cleared before reading: a commit landing meanwhile sets it again.
-        self.database.unseen_changes = False
+    async def _look(self) -> None:
         try:
-            async with self.database.engine.connect() as connection:
-                version = int((await connection.execute(text(_COUNTER))).scalar_one())
-                if self.baseline is None:
-                    self.baseline = self.version = version
-                    return
-                if version == self.version:
-                    return
-                rows = await connection.execute(text(_CHANGES_SINCE), {"seen": self.version})
-                for tenant_id, changed in rows:
-                    self.changed_at[tenant_id] = max(changed, self.changed_at.get(tenant_id, 0))
-        except BaseException:
-            self.database.unseen_changes = True
-            raise
+            await self._poll()
+        except Exception:
+            # Said once per outage, not twice a second.
+            if not self._failing:
+                log.warning("cannot read the change counter", exc_info=True)
+            self._failing = True
+        else:
+            if self._failing:
+                log.info("the change counter can be read again")
+            self._failing = False
+
+    async def _poll(self) -> None:
+        # Cleared before reading: a commit landing meanwhile sets it again. Not set again
+        # when reading fails: requests would each wait for the database in turn, and the
+        # loop of ``run`` reads every change since ``version`` once it can.
+        self.database.unseen_changes = False
+        async with self.database.engine.connect() as connection:
+            version = int((await connection.execute(text(_COUNTER))).scalar_one())
+            if self.baseline is None:
+                self.baseline = self.version = version
+                return
+            if version == self.version:
+                return
+            rows = await connection.execute(text(_CHANGES_SINCE), {"seen": self.version})
+            for tenant_id, changed in rows:
+                self.changed_at[tenant_id] = max(changed, self.changed_at.get(tenant_id, 0))
         self.version = version
 
 

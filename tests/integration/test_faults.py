@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import stripe
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from portal.app import create_app
@@ -785,6 +785,52 @@ def test_requests_fail_cleanly_while_the_database_is_down_and_recover(
     assert callbacks_by_subscription(settings, tenant["id"]) == Counter(
         {(events[step], str(j.subscription)): 1 for j in buying for step in interrupted}
     )
+
+
+def test_visitors_pages_outlast_an_outage_and_follow_what_changed_during_it(
+    portal_behind_proxy: tuple[Settings, TCPProxy], fault_sandbox: str
+) -> None:
+    """Pages kept in memory are served while the database is away; a change another replica
+    made meanwhile shows once this portal reaches the database again."""
+    settings, proxy = portal_behind_proxy
+    account = "f" + uuid.uuid4().hex[:16]
+    make_plans(stripe_for(fault_sandbox, account), ("Pro", "pro", 1200))
+    tenant = register_tenant(settings.public_url, fault_sandbox, account)
+    params = {"key": tenant["publishable_key"], "origin": ORIGIN}
+    server = make_url(postgres_url())
+    # Another replica, which still reaches the database.
+    direct = make_url(settings.database_url).set(host=server.host, port=server.port)
+
+    async def change_theme() -> None:
+        database = Database(direct.render_as_string(hide_password=False))
+        try:
+            async with database.sessions() as session:
+                await session.execute(
+                    text(
+                        "UPDATE tenant SET widget_options = CAST(:options AS json) WHERE id = :id"
+                    ),
+                    {"options": '{"theme": {"primary": "#123456"}}', "id": tenant["id"]},
+                )
+                await session.commit()
+        finally:
+            await database.dispose()
+
+    with httpx.Client(base_url=settings.public_url, timeout=30) as browser:
+        assert "Choose Pro" in browser.get("/w/plan-picker", params=params).text
+        proxy.stop()
+        try:
+            for _ in range(5):
+                page = browser.get("/w/plan-picker", params=params)
+                assert page.status_code == 200 and "Choose Pro" in page.text
+            # A page not kept needs the database: a clean "unavailable".
+            assert_unavailable(browser.get("/w/plan-picker", params={**params, "locale": "fr"}))
+            run_async(change_theme)
+        finally:
+            proxy.start()
+        wait_for(
+            lambda: "--bp-primary: #123456;" in browser.get("/w/plan-picker", params=params).text,
+            "the change made during the outage never showed",
+        )
 
 
 # -- 3. The portal killed while a checkout is at Stripe ----------------------------------
