@@ -160,13 +160,17 @@ async def _widget_page(
             **context,
         )
     key, stamp = visitor
+    compressed, dictionary = state.visitor_pages.compress(
+        render_html(content.template, assets=state.assets, **context),
+        session.widget,
+        content.config["locale"],
+    )
     page = VisitorPage(
         tenant_id=tenant.id,
         billing_page_id=session.billing_page_id,
         allowed_origins=frozenset(tenant.allowed_origins),
-        compressed=VisitorPages.compress(
-            render_html(content.template, assets=state.assets, **context)
-        ),
+        compressed=compressed,
+        dictionary=dictionary,
         headers=page_headers(frame_ancestors, tenant.stripe_api_base),
         stamp=stamp,
         catalog_refreshed_at=content.catalog_refreshed_at,

@@ -2,11 +2,12 @@
 
 Such a page is the same for every visitor of a tenant who asks with the same parameters,
 but for three values: its widget session, the frame id embed.js gave it, and the page
-framing it. The page is rendered once with a placeholder for each, kept compressed, and
-served by putting the values in, with no database read and no template rendering. A
-visitor's widget session names only the tenant, widget, framing page and billing page, so
-one is signed per kept page and framing page every half minute. Pages naming a user are
-never kept.
+framing it. The page is rendered once with a placeholder for each, kept compressed (against
+the first page of its widget and locale, which holds the markup, scripts and texts every
+such page shares), and served by putting the values in, with no database read and no
+template rendering. A visitor's widget session names only the tenant, widget, framing page
+and billing page, so one is signed per kept page and framing page every half minute. Pages
+naming a user are never kept.
 
 A kept page is stamped with the change count read before what it was rendered from
 (portal/changes.py) and is served while its tenant has no later change. The memory it may
@@ -63,6 +64,8 @@ class VisitorPage:
     billing_page_id: str | None
     allowed_origins: frozenset[str]
     compressed: bytes
+    # What it was compressed against: the first page kept of its widget and locale.
+    dictionary: bytes
     headers: dict[str, str]
     # The change count it was rendered at, and when its catalog was read from Stripe.
     stamp: int
@@ -128,6 +131,7 @@ class VisitorPages:
         self.budget = budget
         self.size = 0
         self._pages: OrderedDict[VisitorKey, VisitorPage] = OrderedDict()
+        self._dictionaries: dict[tuple[str, str], bytes] = {}
 
     def __len__(self) -> int:
         return len(self._pages)
@@ -158,9 +162,12 @@ class VisitorPages:
     def _drop(self, key: VisitorKey) -> None:
         self.size -= self._pages.pop(key).size
 
-    @staticmethod
-    def compress(html: str) -> bytes:
-        return zlib.compress(html.encode(), 6)
+    def compress(self, html: str, widget: str, locale: str) -> tuple[bytes, bytes]:
+        """The page compressed, and the dictionary it was compressed against."""
+        page = html.encode()
+        dictionary = self._dictionaries.setdefault((widget, locale), page)
+        compressor = zlib.compressobj(6, zdict=dictionary)
+        return compressor.compress(page) + compressor.flush(), dictionary
 
     @staticmethod
     def serve(
@@ -182,7 +189,8 @@ class VisitorPages:
             )
             signed = page.signed[parent_origin] = (signer.sign(session), now)
         html = (
-            zlib.decompress(page.compressed)
+            zlib.decompressobj(zdict=page.dictionary)
+            .decompress(page.compressed)
             .decode()
             .replace(SESSION_SLOT, _json_text(signed[0]))
             .replace(FRAME_SLOT, _json_text(frame))

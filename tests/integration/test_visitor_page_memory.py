@@ -52,6 +52,7 @@ def test_kept_pages_stay_within_their_budget(tmp_path: Path) -> None:
                 billing_page_id=None,
                 allowed_origins=frozenset(),
                 compressed=os.urandom(size),
+                dictionary=b"",
                 headers={},
                 stamp=read_at,
                 catalog_refreshed_at=utcnow(),
