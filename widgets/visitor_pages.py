@@ -33,6 +33,8 @@ from portal.identity.widget_session import WidgetSession, WidgetSessionSigner
 from .money import locale_currency, pick_locale
 
 BUDGET_BYTES = 64 * 1024 * 1024
+# What a kept page's key, headers and bookkeeping take besides the compressed page.
+_PAGE_OVERHEAD = 2048
 SIGNED_REUSE_SECONDS = 30
 # What the visitor's Accept-Language header says: the locale and the currency of its country.
 _ACCEPT_KEPT = 1024
@@ -75,11 +77,9 @@ class VisitorPage:
 
     @property
     def size(self) -> int:
-        """Memory it takes: the page, and about as much again for its key and headers."""
+        """Memory it is counted for: the compressed page, and its key and headers."""
         return len(self.compressed) + _PAGE_OVERHEAD
 
-
-_PAGE_OVERHEAD = 2048
 
 _accept: dict[str, tuple[str, str | None]] = {}
 

@@ -283,3 +283,29 @@ def test_embed_js_revalidates_with_any_matching_etag(api: httpx.Client) -> None:
     for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
         assert api.get("/embed.js", headers={"If-None-Match": header}).status_code == 304
     assert api.get("/embed.js", headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_pages_and_files_name_their_character_set_once(
+    api: httpx.Client, create_tenant, stripe_client: stripe.StripeClient
+) -> None:
+    tenant = create_tenant()
+    token = mint_user_token(tenant, email="ada@example.com")
+    answers = {
+        "visitor's page": api.get("/w/plan-picker", params={"key": tenant["publishable_key"]}),
+        "user's page": api.get(
+            "/w/plan-picker", params={"key": tenant["publishable_key"], "token": token}
+        ),
+        "error page": api.get("/w/plan-picker", params={"key": "bp_pub_unknown"}),
+        "dashboard": api.get("/dashboard/login"),
+        "embed.js": api.get("/embed.js"),
+        "stylesheet": api.get("/static/widgets/widget.css"),
+    }
+    types = {name: answer.headers["content-type"] for name, answer in answers.items()}
+    assert types == {
+        "visitor's page": "text/html; charset=utf-8",
+        "user's page": "text/html; charset=utf-8",
+        "error page": "text/html; charset=utf-8",
+        "dashboard": "text/html; charset=utf-8",
+        "embed.js": "text/javascript; charset=utf-8",
+        "stylesheet": "text/css; charset=utf-8",
+    }

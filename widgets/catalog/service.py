@@ -107,9 +107,6 @@ class CatalogCache:
         self._catalogs: OrderedDict[str, Catalog] = OrderedDict()
         self.refreshing: dict[str, asyncio.Task[None]] = {}
 
-    def __len__(self) -> int:
-        return len(self._catalogs)
-
     def get(self, tenant_id: str) -> Catalog | None:
         catalog = self._catalogs.get(tenant_id)
         if catalog is not None:
